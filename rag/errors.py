@@ -1,0 +1,33 @@
+"""Errors a user can act on. The CLI and UI print ``str(error)``, never a traceback."""
+
+
+class RagError(Exception):
+    """Base class: the message is meant for the user and names what to do."""
+
+
+class ConfigError(RagError):
+    """A setting or flag has a value the product cannot use."""
+
+
+class InputError(RagError):
+    """A question, file or path given by the user cannot be used."""
+
+
+class IndexNotFoundError(RagError):
+    """There is no index where the user pointed (run ``rag ingest`` first)."""
+
+
+class EmbeddingMismatchError(RagError):
+    """The index was built with another embedding model than the one configured."""
+
+
+class StoreUnavailableError(RagError):
+    """The Chroma server cannot be reached."""
+
+
+class IndexBusyError(RagError):
+    """Another process is writing to the same index."""
+
+
+class LLMError(RagError):
+    """The LLM server failed, refused the key, or timed out."""

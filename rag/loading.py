@@ -1,0 +1,185 @@
+"""Loading: files on disk -> :class:`Document` (text, language, title), or a skip reason.
+
+Supported: ``.txt``, ``.md``/``.markdown``, ``.html``/``.htm`` (main text
+extracted, boilerplate stripped, by trafilatura) and ``.pdf`` (pypdf). A file
+that cannot be used is reported with a one-line reason and the run goes on.
+Offsets in citations refer to the extracted text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from rag.errors import InputError
+from rag.text import detect_language, normalize_spaces
+from rag.types import Document
+
+TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
+HTML_SUFFIXES = frozenset({".html", ".htm"})
+PDF_SUFFIXES = frozenset({".pdf"})
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
+
+
+class SkipFile(Exception):
+    """Raised by a reader: the file is skipped, ``str(exc)`` says why."""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: str
+    reason: str
+
+
+def doc_id_for(path: Path) -> str:
+    """Stable id of a document: its resolved path, hashed."""
+    return hashlib.sha1(str(path.resolve()).encode("utf-8")).hexdigest()[:20]
+
+
+def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[Skipped]]:
+    """Expand files and folders (recursively) into supported files, sorted.
+
+    Missing paths raise :class:`InputError` (the user typed something wrong);
+    unsupported files inside a folder are skipped silently, named ones loudly.
+    Symlinked folders are not followed, so a symlink loop cannot hang the walk.
+    """
+    found: dict[Path, None] = {}
+    skipped: list[Skipped] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            raise InputError(f"no such file or folder: {raw}")
+        if path.is_dir():
+            for root, dirs, files in os.walk(path, followlinks=False):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    candidate = Path(root) / name
+                    if name.startswith(".") or candidate.suffix.lower() not in SUPPORTED_SUFFIXES:
+                        continue
+                    found[candidate.resolve()] = None
+        elif path.suffix.lower() in SUPPORTED_SUFFIXES:
+            found[path.resolve()] = None
+        else:
+            skipped.append(Skipped(str(path), f"unsupported file type {path.suffix or '(none)'}"))
+    return sorted(found), skipped
+
+
+def load_file(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Document:
+    """Read one file into a :class:`Document`; raises :class:`SkipFile` with the reason."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise SkipFile(f"cannot read: {exc.strerror or exc}") from None
+    if size > max_bytes:
+        raise SkipFile(f"too large ({size / 1e6:.1f} MB > {max_bytes / 1e6:.0f} MB limit)")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SkipFile(f"cannot read: {exc.strerror or exc}") from None
+    suffix = path.suffix.lower()
+    if suffix in PDF_SUFFIXES:
+        text, title = _read_pdf(raw)
+    elif suffix in HTML_SUFFIXES:
+        text, title = _read_html(_decode(raw))
+    else:
+        text = _decode(raw)
+        title = _first_line(text, markdown=suffix != ".txt")
+    if not text.strip():
+        raise SkipFile("empty (no text)")
+    return Document(
+        doc_id=doc_id_for(path),
+        source=path.name,
+        path=str(path.resolve()),
+        text=text,
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        lang=detect_language(text),
+        title=title or path.stem,
+    )
+
+
+def load_all(paths: Iterable[Path], max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Iterator[Document | Skipped]:
+    for path in paths:
+        try:
+            yield load_file(path, max_bytes)
+        except SkipFile as exc:
+            yield Skipped(str(path), str(exc))
+
+
+def _decode(raw: bytes) -> str:
+    """UTF-8 (BOM allowed), else Windows-1252/Latin-1 for legacy text; binary is refused."""
+    if b"\x00" in raw[:8192]:
+        raise SkipFile("binary file (contains NUL bytes)")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = raw.decode("cp1252")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+        if _looks_binary(text):
+            raise SkipFile("not UTF-8 and not readable as Latin-1 text") from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if _looks_binary(text):
+        raise SkipFile("binary file (mostly control characters)")
+    return text
+
+
+def _looks_binary(text: str) -> bool:
+    sample = text[:8192]
+    if not sample:
+        return False
+    controls = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\n\t\r\f")
+    return controls / len(sample) > 0.05
+
+
+def _first_line(text: str, markdown: bool) -> str:
+    for line in text.splitlines():
+        line = line.strip()
+        if markdown:
+            line = line.lstrip("#").strip()
+        if line:
+            return normalize_spaces(line)[:200]
+    return ""
+
+
+def _read_html(html: str) -> tuple[str, str]:
+    import trafilatura
+
+    text = trafilatura.extract(html, include_comments=False, include_tables=True, favor_recall=True)
+    metadata = trafilatura.extract_metadata(html)
+    title = (metadata.title if metadata else None) or ""
+    if not text:  # very short pages: fall back to all visible text
+        from lxml import html as lxml_html
+
+        try:
+            tree = lxml_html.fromstring(html)
+        except Exception:  # noqa: BLE001 - lxml raises several types for junk input
+            raise SkipFile("HTML could not be parsed") from None
+        for bad in tree.xpath("//script|//style|//nav|//header|//footer|//aside"):
+            bad.drop_tree()
+        text = "\n".join(line.strip() for line in tree.text_content().splitlines() if line.strip())
+    return text, title or _first_line(text, markdown=False)
+
+
+def _read_pdf(raw: bytes) -> tuple[str, str]:
+    import io
+
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(raw))
+        if reader.is_encrypted:
+            raise SkipFile("PDF is encrypted")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        title = (reader.metadata.title if reader.metadata else None) or ""
+    except SkipFile:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise SkipFile(f"PDF could not be parsed ({type(exc).__name__})") from None
+    text = "\n\n".join(p.strip() for p in pages if p.strip())
+    return text, str(title) or _first_line(text, markdown=False)
