@@ -24,15 +24,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Callable
 
 import numpy as np
 
 from rag.messages import NOT_IN_DOCUMENTS, localized
+from rag.question import _CAPITALIZED, AnswerType, QuestionProfile
 from rag.text import fold, term_prefix, term_prefixes, word_tokens
 from rag.types import Citation, Hit, Span
-
-AnswerType = Literal["number", "date", "name", "place"]
 
 # --- calibration on e5-small's cosine scale (query: vs passage: prefixes) ---------
 SIMILARITY_FLOOR = 0.80  # below this the best sentence is unrelated to the question
@@ -43,18 +42,7 @@ SAME_LANGUAGE_BONUS = 0.005  # prefer the question's language among translations
 HIT_RANK_PENALTY = 0.003  # per retrieval rank, so retrieval order breaks ties
 SECOND_SENTENCE_MARGIN = 0.015  # quote a second sentence only if nearly as good
 DUPLICATE_SIMILARITY = 0.93  # two sentences this similar say the same (translations)
-
-_QUESTION_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
-    ("date", re.compile(
-        r"\b(when|what year|which year|in what year|quand|en quelle annee|quelle annee|a quelle date|"
-        r"depuis quand|wann|in welchem jahr|seit wann|cuando|en que ano|quando|in che anno|wanneer)\b")),
-    ("number", re.compile(
-        r"\b(how much|how many|what amount|what percentage|what share|by how much|combien|quel montant|"
-        r"quelle somme|quel pourcentage|de combien|wie viel|wie viele|wieviel|wieviele|welchen betrag|"
-        r"welche summe|um wie viel|cuanto|cuanta|cuantos|cuantas|quanto|quanta|quanti|quante|hoeveel)\b")),
-    ("name", re.compile(r"^(who|whom|whose|qui|wer|wem|wen|wessen|quien|chi|wie)\b")),
-    ("place", re.compile(r"^(where|ou|wo|wohin|donde|dove|waar)\b")),
-]
+MIN_NAME_COVERAGE = 0.5  # a passage about none of the question's names answers another question
 
 _NUMBER_WORDS = re.compile(
     r"\d|\b(dozens?|hundreds?|thousands?|millions?|billions?|dizaines?|centaines?|milliers?|"
@@ -65,46 +53,31 @@ _DATE = re.compile(
     r"october|november|december|janvier|fevrier|mars|avril|mai|juin|juillet|aout|septembre|octobre|"
     r"novembre|decembre|januar|februar|marz|juni|juli|oktober|dezember)\b"
 )
-_CAPITALIZED = re.compile(r"(?<![\w'’])([A-ZÀ-ÖØ-Þ][\w’'.-]*|\d[\d.,]*)")
-
-
-@dataclass
-class QuestionProfile:
-    """What the question asks for, worked out once per question."""
-
-    answer_type: AnswerType | None
-    key_terms: list[str]  # folded prefixes of content words
-    names: list[str]  # folded prefixes of names/numbers the question mentions
-
-    @classmethod
-    def of(cls, question: str) -> "QuestionProfile":
-        folded = fold(question).strip(" ¿¡\"'«»")
-        answer_type: AnswerType | None = None
-        for kind, pattern in _QUESTION_TYPES:
-            if pattern.search(folded):
-                answer_type = kind
-                break
-        key_terms = sorted({term_prefix(t) for t in word_tokens(question) if len(t) >= 3 or t[0].isdigit()})
-        names = []
-        for i, match in enumerate(_CAPITALIZED.finditer(question)):
-            word = match.group(1).strip(".-’'")
-            if (i == 0 and match.start() < 2) or not word:
-                continue  # the question's first word is capitalized anyway
-            for token in word_tokens(word):
-                if len(token) >= 3 or token[0].isdigit():
-                    names.append(term_prefix(token))
-        return cls(answer_type, key_terms, sorted(set(names)))
+CAPITALIZED = _CAPITALIZED
+WINDOW_PENALTY = 0.01  # two adjacent sentences must beat one sentence clearly
 
 
 @dataclass
 class Candidate:
+    """One quotable passage: a sentence, or two adjacent sentences of one chunk."""
+
     rank: int  # of the hit it belongs to
     hit: Hit
-    span: Span
+    spans: list[Span]
     vector: np.ndarray
     similarity: float
     score: float = 0.0
-    terms: set[str] = field(default_factory=set)
+
+    @property
+    def text(self) -> str:
+        return " ".join(span.text for span in self.spans)
+
+    @property
+    def span(self) -> Span:
+        """The quoted text as one span of the source (sentences are contiguous)."""
+        first, last = self.spans[0], self.spans[-1]
+        chunk = self.hit.chunk
+        return Span(first.start, last.end, chunk.text[first.start - chunk.start : last.end - chunk.start])
 
 
 @dataclass
@@ -116,7 +89,8 @@ class Draft:
     citations: list[Citation]
 
 
-def sentence_has_type(text: str, answer_type: AnswerType | None, question_names: list[str]) -> bool:
+def sentence_has_type(text: str, answer_type: AnswerType | None, question_names: frozenset[str]) -> bool:
+    """Does ``text`` contain the kind of thing the question asks for?"""
     if answer_type is None:
         return True
     folded = fold(text)
@@ -125,12 +99,11 @@ def sentence_has_type(text: str, answer_type: AnswerType | None, question_names:
     if answer_type == "date":
         return bool(_DATE.search(folded))
     # name / place: some proper name that the question did not already give
-    known = set(question_names)
-    for i, match in enumerate(_CAPITALIZED.finditer(text)):
+    for i, match in enumerate(CAPITALIZED.finditer(text)):
         word = match.group(1)
-        if i == 0 and match.start() == 0 or word[0].isdigit():
+        if (i == 0 and match.start() == 0) or word[0].isdigit():
             continue
-        if any(term_prefix(t) not in known for t in word_tokens(word)):
+        if any(term_prefix(t) not in question_names for t in word_tokens(word)):
             return True
     return False
 
@@ -148,7 +121,7 @@ class ExtractiveAnswerer:
         hits: list[Hit],
         sentence_vectors: dict[str, np.ndarray],
     ) -> Draft:
-        profile = QuestionProfile.of(question)
+        profile = QuestionProfile.of(question, lang)
         candidates = self._candidates(hits, sentence_vectors, question_vector, profile, lang)
         abstain = Draft(localized(NOT_IN_DOCUMENTS, lang), True, [])
         if not candidates:
@@ -156,25 +129,26 @@ class ExtractiveAnswerer:
         best_similarity = max(c.similarity for c in candidates)
         if best_similarity < SIMILARITY_FLOOR:
             return abstain
-        unknown_names = [n for n in profile.names if not self._corpus_has_term(n)]
-        if unknown_names and best_similarity < CONFIDENT_SIMILARITY:
-            return abstain
+        known = [word for word in profile.name_words if any(self._corpus_has_term(p) for p in word)]
+        if len(known) < len(profile.name_words) and best_similarity < CONFIDENT_SIMILARITY:
+            return abstain  # the question names something the documents never mention
         eligible = [
             c for c in candidates
-            if c.similarity >= TYPE_MATCH_FLOOR and sentence_has_type(c.span.text, profile.answer_type, profile.names)
+            if c.similarity >= TYPE_MATCH_FLOOR
+            and _name_coverage(c, known) >= MIN_NAME_COVERAGE
+            and sentence_has_type(c.text, profile.answer_type, profile.names)
         ]
         if not eligible:
             return abstain
         chosen = self._choose(eligible)
-        citations = [
-            Citation(
-                n=i + 1, source=c.hit.chunk.source, chunk=c.hit.chunk.chunk_id, start=c.span.start, end=c.span.end,
-                text=c.span.text, score=c.hit.score, lang=c.hit.chunk.lang, chunk_text=c.hit.chunk.text,
-                chunk_start=c.hit.chunk.start,
-            )
-            for i, c in enumerate(chosen)
-        ]
-        text = " ".join(f"{c.span.text} [{i + 1}]" for i, c in enumerate(chosen))
+        citations = []
+        for i, candidate in enumerate(chosen):
+            span, chunk = candidate.span, candidate.hit.chunk
+            citations.append(Citation(
+                n=i + 1, source=chunk.source, chunk=chunk.chunk_id, start=span.start, end=span.end, text=span.text,
+                score=candidate.hit.score, lang=chunk.lang, chunk_text=chunk.text, chunk_start=chunk.start,
+            ))
+        text = " ".join(f"{c.text} [{i + 1}]" for i, c in enumerate(chosen))
         return Draft(text, False, citations)
 
     def _candidates(
@@ -187,41 +161,63 @@ class ExtractiveAnswerer:
     ) -> list[Candidate]:
         seen: set[tuple[str, int, int]] = set()
         candidates: list[Candidate] = []
-        key_terms = set(profile.key_terms)
         for rank, hit in enumerate(hits):
             vectors = sentence_vectors.get(hit.chunk.chunk_id)
             if vectors is None:
                 continue
-            similarities = vectors @ question_vector
-            for span, vector, similarity in zip(hit.chunk.sentences, vectors, similarities):
-                key = (hit.chunk.doc_id, span.start, span.end)
+            spans = list(hit.chunk.sentences)
+            # Single sentences, then adjacent pairs: a fact often spans "Nvidia ... . This month it launched X."
+            windows = [([i], vectors[i]) for i in range(len(spans))]
+            windows += [([i, i + 1], vectors[i] + vectors[i + 1]) for i in range(len(spans) - 1)]
+            for indices, vector in windows:
+                key = (hit.chunk.doc_id, spans[indices[0]].start, spans[indices[-1]].end)
                 if key in seen:  # overlapping chunks repeat sentences
                     continue
                 seen.add(key)
-                terms = term_prefixes(span.text)
-                coverage = len(key_terms & terms) / len(key_terms) if key_terms else 0.0
-                score = (
-                    float(similarity)
-                    + KEY_TERM_BONUS * coverage
-                    + (SAME_LANGUAGE_BONUS if hit.chunk.lang == lang else 0.0)
-                    - HIT_RANK_PENALTY * rank
-                )
-                candidates.append(Candidate(rank, hit, span, vector, float(similarity), score, terms))
+                vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
+                candidate = Candidate(rank, hit, [spans[i] for i in indices], vector, float(vector @ question_vector))
+                candidate.score = self._score(candidate, profile, lang) - (WINDOW_PENALTY if len(indices) > 1 else 0.0)
+                candidates.append(candidate)
         return candidates
+
+    @staticmethod
+    def _score(candidate: Candidate, profile: QuestionProfile, lang: str) -> float:
+        terms = term_prefixes(candidate.text)
+        coverage = len(profile.key_terms & terms) / len(profile.key_terms) if profile.key_terms else 0.0
+        return (
+            candidate.similarity
+            + KEY_TERM_BONUS * coverage
+            + (SAME_LANGUAGE_BONUS if candidate.hit.chunk.lang == lang else 0.0)
+            - HIT_RANK_PENALTY * candidate.rank
+        )
 
     @staticmethod
     def _choose(eligible: list[Candidate]) -> list[Candidate]:
         ranked = sorted(eligible, key=lambda c: c.score, reverse=True)
         best = ranked[0]
         chosen = [best]
-        for other in ranked[1:3]:
+        for other in ranked[1:4]:
             if other.score < best.score - SECOND_SENTENCE_MARGIN:
                 break
-            if any(float(other.vector @ c.vector) >= DUPLICATE_SIMILARITY for c in chosen):
-                continue
+            if _overlaps(other, best) or float(other.vector @ best.vector) >= DUPLICATE_SIMILARITY:
+                continue  # the same passage again, or its translation
             chosen.append(other)
             break
         # Quote in document order when both come from the same document.
         if len(chosen) == 2 and chosen[0].hit.chunk.doc_id == chosen[1].hit.chunk.doc_id:
-            chosen.sort(key=lambda c: c.span.start)
+            chosen.sort(key=lambda c: c.spans[0].start)
         return chosen
+
+
+def _name_coverage(candidate: Candidate, names: list[frozenset[str]]) -> float:
+    """Share of the question's names that the candidate's chunk mentions (1.0 if it names none)."""
+    if not names:
+        return 1.0
+    present = term_prefixes(candidate.hit.chunk.text)
+    return sum(1 for word in names if word & present) / len(names)
+
+
+def _overlaps(a: Candidate, b: Candidate) -> bool:
+    if a.hit.chunk.doc_id != b.hit.chunk.doc_id:
+        return False
+    return a.spans[0].start < b.spans[-1].end and b.spans[0].start < a.spans[-1].end

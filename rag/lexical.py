@@ -19,6 +19,8 @@ from typing import Iterable
 
 import numpy as np
 
+import math
+
 from rag.text import lexical_tokens, term_prefixes
 
 _MANIFEST = "manifest.json"
@@ -31,15 +33,21 @@ class LexicalHit:
 
 
 class LexicalIndex:
-    def __init__(self, retriever: object | None, chunk_ids: list[str], version: int, terms: frozenset[str]) -> None:
+    def __init__(self, retriever: object | None, chunk_ids: list[str], version: int, terms: dict[str, int]) -> None:
         self._retriever = retriever
         self.chunk_ids = chunk_ids
         self.version = version
-        # Every word prefix in the corpus: the answerer asks whether a name occurs at all.
+        # Chunk frequency of every term prefix (see rag.text.term_prefix): whether a
+        # name occurs in the corpus at all, and how rare (informative) it is.
         self.terms = terms
 
     def has_term(self, prefix: str) -> bool:
         return prefix in self.terms
+
+    def idf(self, prefix: str) -> float:
+        """Inverse chunk frequency of a term prefix; 0 for a term the corpus lacks."""
+        df = self.terms.get(prefix, 0)
+        return math.log(1 + len(self.chunk_ids) / df) if df else 0.0
 
     @classmethod
     def build(cls, items: Iterable[tuple[str, str, str]], version: int) -> "LexicalIndex":
@@ -48,16 +56,17 @@ class LexicalIndex:
 
         chunk_ids: list[str] = []
         corpus: list[list[str]] = []
-        terms: set[str] = set()
+        terms: dict[str, int] = {}
         for chunk_id, text, lang in items:
             chunk_ids.append(chunk_id)
             corpus.append(lexical_tokens(text, lang))
-            terms |= term_prefixes(text)
+            for prefix in term_prefixes(text):
+                terms[prefix] = terms.get(prefix, 0) + 1
         if not corpus:
-            return cls(None, [], version, frozenset())
+            return cls(None, [], version, {})
         retriever = bm25s.BM25()
         retriever.index(corpus, show_progress=False)
-        return cls(retriever, chunk_ids, version, frozenset(terms))
+        return cls(retriever, chunk_ids, version, terms)
 
     def search(self, question: str, lang: str, n: int) -> list[LexicalHit]:
         if self._retriever is None or n <= 0:
@@ -78,7 +87,7 @@ class LexicalIndex:
         try:
             if self._retriever is not None:
                 self._retriever.save(str(tmp), show_progress=False)  # type: ignore[attr-defined]
-            (tmp / _MANIFEST).write_text(json.dumps({"version": self.version, "chunk_ids": self.chunk_ids, "terms": sorted(self.terms)}))
+            (tmp / _MANIFEST).write_text(json.dumps({"version": self.version, "chunk_ids": self.chunk_ids, "terms": self.terms}))
             old = directory.with_name(directory.name + ".old")
             if directory.exists():
                 shutil.rmtree(old, ignore_errors=True)
@@ -106,6 +115,6 @@ class LexicalIndex:
                 import bm25s
 
                 retriever = bm25s.BM25.load(str(directory), show_progress=False, verbosity=0)
-            return cls(retriever, list(meta["chunk_ids"]), int(meta["version"]), frozenset(meta["terms"]))
+            return cls(retriever, list(meta["chunk_ids"]), int(meta["version"]), dict(meta["terms"]))
         except (OSError, ValueError, KeyError):
             return None

@@ -3,18 +3,22 @@
 Why not plain reciprocal-rank fusion: across languages BM25 matches only
 names, numbers and function-word noise, so an equal vote lets it push good
 dense hits down (measured on the seeds: hit@5 0.86 for naive RRF against 1.00
-for dense alone). Here the dense score is the backbone and BM25 only adds a
-bonus that is
+for dense alone). Here
 
-* relative: a chunk's BM25 score divided by the best BM25 score, and
-* earned: scaled by how much of the question BM25 actually matched in that
-  chunk's best terms, so a question whose words are not in the document's
-  language (no lexical evidence) leaves the dense order untouched,
+* both legs propose candidates (dense top-N from Chroma, BM25 top-N over the
+  whole question); a chunk only BM25 found gets its true dense score from its
+  stored vector, so every candidate is compared on the same scale;
+* the dense cosine similarity is the backbone of the fused score;
+* the lexical evidence that counts is the one that crosses languages: the
+  question's names and numbers (``rag.question``). A chunk earns a bonus for
+  the share of them it contains, weighted by rarity (IDF), so "Nemotron" or
+  "4,3" counts and "Alibaba", present everywhere, does not reorder anything.
+  A question with no name, or names the corpus lacks, is ranked by dense
+  similarity alone: the lexical leg can add candidates but cannot push a
+  better dense hit down.
 
-plus chunks that only BM25 found get their true dense score (from their stored
-vectors) before they compete. Per-language-pair results are in
-``bench/``/``eval`` reports; ``tests/test_retrieval.py`` checks that hybrid never
-loses to dense alone on the gold set, per language pair.
+``eval`` reports hit@k per language pair; ``tests/test_retrieval.py`` checks
+hybrid against dense alone.
 """
 
 from __future__ import annotations
@@ -25,14 +29,15 @@ from typing import Any, Callable
 import numpy as np
 
 from rag.lexical import LexicalIndex
+from rag.question import QuestionProfile
+from rag.text import term_prefixes
 from rag.store import Store
 from rag.types import Chunk, Hit
 
-# Weight of the (normalized, 0..1) lexical evidence against cosine similarity.
-# e5 cosine similarities of relevant chunks spread over roughly 0.05, so 0.03
-# lets a strong exact match (a name, a number) reorder near-ties but never
-# lifts an unrelated chunk over a clearly better dense one.
-LEXICAL_WEIGHT = 0.03
+# Weight of the name coverage (0..1) against cosine similarity. e5 similarities
+# of the relevant chunks for a question spread over about 0.05, so a chunk with
+# all the question's rare names can overtake near-ties, not a clearly better one.
+NAME_WEIGHT = 0.03
 CANDIDATES_PER_K = 4
 MIN_CANDIDATES = 20
 
@@ -107,10 +112,16 @@ class HybridRetriever:
             similarity = float(vectors[chunk_id] @ vector)
             candidates[chunk_id] = Hit(chunk=chunk, score=similarity, dense=similarity)
 
-        best = max(h.score for h in lexical_hits)
-        for lexical_hit in lexical_hits:
-            hit = candidates.get(lexical_hit.chunk_id)
-            if hit is None:
-                continue
-            hit.lexical = lexical_hit.score
-            hit.score += LEXICAL_WEIGHT * (lexical_hit.score / best)
+        self._add_name_bonus(question, lang, candidates)
+
+    def _add_name_bonus(self, question: str, lang: str, candidates: dict[str, Hit]) -> None:
+        lexical = self._lexical()
+        weights = {name: lexical.idf(name) for name in QuestionProfile.of(question, lang).names}
+        total = sum(weights.values())
+        if total <= 0:
+            return
+        for hit in candidates.values():
+            present = term_prefixes(hit.chunk.text)
+            coverage = sum(w for name, w in weights.items() if name in present) / total
+            hit.lexical = coverage
+            hit.score += NAME_WEIGHT * coverage

@@ -159,8 +159,8 @@ def word_tokens(text: str) -> list[str]:
     return tokens
 
 
-# Names and cognates match across languages by their first letters: Italy/Italie/Italien.
-TERM_PREFIX = 5
+# Names and cognates match across languages by their first letters: Italy/Italie/Italien, China/Chine.
+TERM_PREFIX = 4
 
 
 def term_prefix(token: str) -> str:
