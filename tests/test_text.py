@@ -1,0 +1,55 @@
+from hypothesis import given, settings, strategies as st
+
+from rag.question import QuestionProfile
+from rag.text import (detect_language, detect_question_language, lexical_tokens, sentence_texts,
+                      split_sentences, word_tokens)
+
+
+def test_sentences_are_exact_spans_and_respect_abbreviations():
+    text = "Dr. Smith paid 4.3 billion. « Il a dit. » Puis z.B. etwas.\nHeadline without period\nLast one!"
+    spans = split_sentences(text)
+    assert [s.text for s in spans] == [
+        "Dr. Smith paid 4.3 billion.", "« Il a dit. »", "Puis z.B. etwas.", "Headline without period", "Last one!",
+    ]
+    assert all(text[s.start:s.end] == s.text for s in spans)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8", categories=("L", "N", "P", "Zs", "Cc")), max_size=400))
+def test_sentence_spans_always_point_at_their_text(text):
+    spans = split_sentences(text, offset=7)
+    padded = "x" * 7 + text
+    for span in spans:
+        assert padded[span.start:span.end] == span.text
+        assert span.text == span.text.strip() and span.text
+    assert "".join(sentence_texts(text)) == text
+
+
+def test_number_tokens_unify_decimal_and_thousand_styles():
+    assert "4.3" in word_tokens("4,3 milliards") and "4.3" in word_tokens("4.3 billion")
+    assert "140.000" in word_tokens("140 000 modèles") and "140.000" in word_tokens("140,000 models")
+    assert word_tokens("in 2021 30 people") == ["2021", "30", "people"]
+
+
+def test_lexical_tokens_fold_accents_drop_stopwords_and_stem():
+    tokens = lexical_tokens("Les employés licenciés d’Alibaba", "fr")
+    assert "les" not in tokens and "alibab" in tokens[-1]
+    assert all(t == t.lower() for t in tokens)
+
+
+def test_language_detection_on_documents_and_short_questions():
+    assert detect_language("Alibaba a licencié des dizaines d’employés travaillant dans l’unité.") == "fr"
+    assert detect_question_language("Wer hat Alibaba mitgegründet?") == "de"
+    assert detect_question_language("Combien Microsoft a-t-il investi en Italie ?") == "fr"
+    assert detect_question_language("Who co-founded Alibaba?") == "en"
+
+
+def test_question_profile_finds_answer_type_and_names():
+    profile = QuestionProfile.of("How much did Microsoft invest in Italy?", "en")
+    assert profile.answer_type == "number"
+    assert {"micr", "ital"} <= profile.names
+    assert QuestionProfile.of("Wann wurde SenseTime gegründet?", "de").answer_type == "date"
+    assert QuestionProfile.of("Qui a cofondé Alibaba ?", "fr").answer_type == "name"
+    # German nouns after a determiner are not names; names without one are.
+    german = QuestionProfile.of("Wie viele Mitarbeiter hat Siemens in der Zentrale entlassen?", "de")
+    assert "siem" in german.names and "zent" not in german.names
