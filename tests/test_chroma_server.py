@@ -1,0 +1,40 @@
+"""Server mode: the same pipeline over a real `chroma run` on 127.0.0.1 (HttpClient)."""
+
+import pytest
+
+from rag.errors import StoreUnavailableError
+from rag.pipeline import Pipeline
+from tests.chroma_server import ChromaServer, free_port
+from tests.conftest import make_settings
+
+pytestmark = pytest.mark.server
+
+
+def test_ingest_and_ask_through_a_chroma_server_survive_a_restart(tmp_path, corpus):
+    data = tmp_path / "chroma-data"
+    with ChromaServer(data) as server:
+        settings = make_settings(tmp_path / "local", chroma_url=server.url, mode="extractive")
+        pipeline = Pipeline(settings)
+        report = pipeline.ingest([corpus])
+        assert report.count("added") == 5
+        answer = pipeline.ask("How much did Microsoft invest in Italy?")
+        assert not answer.abstained and "4" in answer.answer and answer.citations
+        stats = pipeline.stats()
+        assert stats["documents"] == 5 and stats["store"] == server.url
+        port = server.port
+
+    with ChromaServer(data, port=port) as server:
+        # A new process-like pipeline with an empty local dir: the BM25 side is rebuilt from the server.
+        settings = make_settings(tmp_path / "other-local", chroma_url=server.url, mode="extractive")
+        pipeline = Pipeline(settings)
+        assert pipeline.stats() == {**stats, "store": server.url}
+        again = pipeline.ingest([corpus])
+        assert again.count("unchanged") == 5 and again.chunks_added == 0
+        answer = pipeline.ask("Qui a cofondé Alibaba ?")
+        assert not answer.abstained and "Joe Tsai" in answer.answer
+
+
+def test_unreachable_server_names_the_url(tmp_path):
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(StoreUnavailableError, match=url.replace(".", r"\.")):
+        Pipeline(make_settings(tmp_path / "x", chroma_url=url)).stats()
