@@ -208,7 +208,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     apply_offline_env()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] and argv[0] in ("eval", "ui", "bench"):
+        # These own their flags; argparse's REMAINDER would reject a leading "--flag".
+        args = argparse.Namespace(command=argv[0], args=argv[1:], func=_delegate(argv[0]))
+    else:
+        args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except RagError as exc:
