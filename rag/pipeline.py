@@ -53,7 +53,7 @@ class Pipeline:
     # --- wiring -------------------------------------------------------------------
 
     def _open_store(self, create: bool) -> Store:
-        if self._store is None or (create and self._store is None):
+        if self._store is None:
             self._store = Store(self.settings, self.embedder.model_id, create=create)
         return self._store
 

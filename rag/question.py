@@ -41,12 +41,15 @@ _QUESTION_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
 # A capitalized word or a number, not glued to a preceding word.
 _CAPITALIZED = re.compile(r"(?<![\w'’])([A-ZÀ-ÖØ-Þ][\w’'.-]*|\d[\d.,]*)")
 
-# German capitalizes every noun; a noun after a determiner is a common noun, not a name.
+# German capitalizes every noun. After a determiner, preposition or numeral a capitalized word is
+# most often a common noun; names that matter usually stand alone or look like names (SenseTime).
 _GERMAN_DETERMINERS = frozenset(
     """der die das den dem des ein eine einen einem einer eines kein keine keinen keinem keiner
     mein meine sein seine seinen seinem seiner ihr ihre ihren ihrem ihrer unser unsere euer eure
     welche welcher welches welchen welchem diese dieser dieses diesen diesem jede jeder jedes jeden
-    alle viele wenige beide zum zur vom beim im am ins""".split()
+    alle viele wenige beide zum zur vom beim im am ins
+    in an auf aus bei mit nach seit von vor zu durch für gegen ohne um über unter zwischen
+    zwei drei vier fünf sechs sieben acht neun zehn hundert tausend""".split()
 )
 
 
