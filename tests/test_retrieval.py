@@ -1,0 +1,93 @@
+"""Hybrid retrieval: cross-lingual by default, never worse than dense alone, better where names matter."""
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from rag.pipeline import Pipeline
+from rag.retrieval import Filters
+from rag.text import normalize_spaces
+from tests.conftest import make_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLD = ROOT / "eval" / "gold" / "seeds.jsonl"
+
+
+@pytest.mark.parametrize("question", [
+    "How many times were the Qwen models downloaded?",
+    "Wie oft wurden die Qwen-Modelle heruntergeladen?",
+])
+def test_a_question_finds_facts_that_exist_only_in_a_french_article(seeded, question):
+    hits = seeded.retrieve(question, k=3)
+    assert any(h.chunk.source.startswith("003") and "400 millions" in h.chunk.text for h in hits)
+
+
+def test_filters_restrict_language_and_source(seeded):
+    hits = seeded.retrieve("Alibaba layoffs in the metaverse unit", k=5, filters=Filters(lang="de"))
+    assert hits and all(h.chunk.lang == "de" for h in hits)
+    hits = seeded.retrieve("Alibaba", k=5, filters=Filters(source="004_1b7fa20e5a60d997.txt"))
+    assert hits and all(h.chunk.source == "004_1b7fa20e5a60d997.txt" for h in hits)
+
+
+def test_hits_are_unique_and_ordered_by_fused_score(seeded):
+    hits = seeded.retrieve("Combien Microsoft a-t-il investi en Italie ?", k=8)
+    assert len({h.chunk.chunk_id for h in hits}) == len(hits) == 8
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_numbers_decide_between_near_identical_passages(tmp_path):
+    """Dense similarity barely separates passages that differ only by a number; the lexical leg does."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    companies = ["Zorblax", "Quintaro", "Velmora", "Dranvik", "Ostrel", "Pellucid"]
+    shared = ("Le secteur de l’intelligence artificielle attire des investissements records cette année. "
+              "Les analystes estiment que la concurrence entre les laboratoires va encore s’intensifier. "
+              "Plusieurs groupes européens ont annoncé des programmes de recrutement de chercheurs. ")
+    for i, name in enumerate(companies):
+        (corpus / f"{i}.txt").write_text(
+            shared + f"Le groupe {name} investira {10 + 7 * i} millions d’euros dans son laboratoire. "
+            + shared + "\n", encoding="utf-8")
+    pipeline = Pipeline(make_settings(tmp_path / "index"))
+    pipeline.ingest([corpus])
+    wins = 0
+    for i, name in enumerate(companies):
+        question = f"Which group will invest {10 + 7 * i} million euros in its laboratory?"  # English vs French
+        hybrid = pipeline.retrieve(question, k=1)[0]
+        dense = pipeline.retrieve(question, k=1, use_lexical=False)[0]
+        assert name in hybrid.chunk.text  # hybrid always finds the right company
+        wins += name not in dense.chunk.text
+    assert wins >= 2, "this corpus should be hard for dense retrieval alone"
+    answer = pipeline.ask("Which group will invest 24 million euros in its laboratory?", mode="extractive")
+    assert "Velmora" in answer.answer and answer.citations[0].source == "2.txt"
+
+
+def _gold() -> list[dict]:
+    return [json.loads(line) for line in GOLD.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _rank(hits, item) -> int | None:
+    norm = lambda text: normalize_spaces(text).lower()  # noqa: E731
+    for rank, hit in enumerate(hits, start=1):
+        if any(hit.chunk.source.startswith(s) for s in item["sources"]) and \
+                any(norm(a) in norm(hit.chunk.text) for a in item["answers"]):
+            return rank
+    return None
+
+
+@pytest.mark.skipif(not GOLD.exists(), reason="gold set not written yet")
+def test_hybrid_never_loses_to_dense_alone_per_language_pair(seeded):
+    doc_lang = {h.chunk.source[:3]: h.chunk.lang for h in seeded.retrieve("Alibaba", k=50)}
+    by_pair: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"dense": [], "hybrid": []})
+    for item in _gold():
+        if item.get("unanswerable"):
+            continue
+        source_langs = sorted({doc_lang[s[:3]] for s in item["sources"]})
+        pair = f"{item['lang']}->{'/'.join(source_langs)}"
+        for leg, use_lexical in (("dense", False), ("hybrid", True)):
+            rank = _rank(seeded.retrieve(item["question"], k=5, use_lexical=use_lexical), item)
+            by_pair[pair][leg].append(1.0 if rank else 0.0)
+    for pair, legs in by_pair.items():
+        dense, hybrid = sum(legs["dense"]) / len(legs["dense"]), sum(legs["hybrid"]) / len(legs["hybrid"])
+        assert hybrid >= dense, f"{pair}: hybrid hit@5 {hybrid:.2f} < dense {dense:.2f}"
