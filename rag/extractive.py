@@ -3,9 +3,12 @@
 This is the embedded default, used when no LLM is configured. For every
 sentence of the retrieved chunks we have a stored e5 embedding (ingest wrote
 it), so scoring is a matrix product, not a model call. A sentence's score is
-its cosine similarity to the question, plus small bonuses for covering the
-question's key terms (names, numbers, content words, matched across languages
-by their first letters) and for being in the question's language.
+its cosine similarity to the question, centred on the typical similarity of
+sentences in its own language (e5 scores same-language text a few hundredths
+higher, which would make a translation-less fact lose to any same-language
+sentence), plus a bonus for covering the question's key terms (names, numbers,
+content words, matched across languages by their first letters). Among
+translations of the winning passage, the one in the question's language is quoted.
 
 Abstention needs more evidence than one similarity score (a threshold alone
 either drops right answers or answers made-up questions). We abstain when
@@ -38,7 +41,6 @@ SIMILARITY_FLOOR = 0.80  # below this the best sentence is unrelated to the ques
 CONFIDENT_SIMILARITY = 0.875  # a match this close survives one unknown name
 TYPE_MATCH_FLOOR = 0.80  # a sentence of the asked-for type must still be this related
 KEY_TERM_BONUS = 0.04  # times the share of key terms a sentence covers
-SAME_LANGUAGE_BONUS = 0.005  # prefer the question's language among translations
 HIT_RANK_PENALTY = 0.003  # per retrieval rank, so retrieval order breaks ties
 SECOND_SENTENCE_MARGIN = 0.015  # quote a second sentence only if nearly as good
 DUPLICATE_SIMILARITY = 0.93  # two sentences this similar say the same (translations)
@@ -98,6 +100,8 @@ def sentence_has_type(text: str, answer_type: AnswerType | None, question_names:
         return bool(_NUMBER_WORDS.search(folded))
     if answer_type == "date":
         return bool(_DATE.search(folded))
+    if answer_type == "entity" and _NUMBER_WORDS.search(folded):
+        return True
     # name / place: some proper name that the question did not already give
     for i, match in enumerate(CAPITALIZED.finditer(text)):
         word = match.group(1)
@@ -140,7 +144,7 @@ class ExtractiveAnswerer:
         ]
         if not eligible:
             return abstain
-        chosen = self._choose(eligible)
+        chosen = self._choose(eligible, lang)
         citations = []
         for i, candidate in enumerate(chosen):
             span, chunk = candidate.span, candidate.hit.chunk
@@ -176,30 +180,30 @@ class ExtractiveAnswerer:
                 seen.add(key)
                 vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
                 candidate = Candidate(rank, hit, [spans[i] for i in indices], vector, float(vector @ question_vector))
-                candidate.score = self._score(candidate, profile, lang) - (WINDOW_PENALTY if len(indices) > 1 else 0.0)
+                candidate.score = self._score(candidate, profile) - (WINDOW_PENALTY if len(indices) > 1 else 0.0)
                 candidates.append(candidate)
+        _center_by_language(candidates)
         return candidates
 
     @staticmethod
-    def _score(candidate: Candidate, profile: QuestionProfile, lang: str) -> float:
+    def _score(candidate: Candidate, profile: QuestionProfile) -> float:
         terms = term_prefixes(candidate.text)
         coverage = len(profile.key_terms & terms) / len(profile.key_terms) if profile.key_terms else 0.0
         return (
             candidate.similarity
             + KEY_TERM_BONUS * coverage
-            + (SAME_LANGUAGE_BONUS if candidate.hit.chunk.lang == lang else 0.0)
             - HIT_RANK_PENALTY * candidate.rank
         )
 
     @staticmethod
-    def _choose(eligible: list[Candidate]) -> list[Candidate]:
+    def _choose(eligible: list[Candidate], lang: str) -> list[Candidate]:
         ranked = sorted(eligible, key=lambda c: c.score, reverse=True)
-        best = ranked[0]
+        best = _in_question_language(ranked[0], ranked, lang)
         chosen = [best]
         for other in ranked[1:4]:
-            if other.score < best.score - SECOND_SENTENCE_MARGIN:
+            if other.score < ranked[0].score - SECOND_SENTENCE_MARGIN:
                 break
-            if _overlaps(other, best) or float(other.vector @ best.vector) >= DUPLICATE_SIMILARITY:
+            if any(_overlaps(other, c) or float(other.vector @ c.vector) >= DUPLICATE_SIMILARITY for c in chosen):
                 continue  # the same passage again, or its translation
             chosen.append(other)
             break
@@ -207,6 +211,30 @@ class ExtractiveAnswerer:
         if len(chosen) == 2 and chosen[0].hit.chunk.doc_id == chosen[1].hit.chunk.doc_id:
             chosen.sort(key=lambda c: c.spans[0].start)
         return chosen
+
+
+def _in_question_language(best: Candidate, ranked: list[Candidate], lang: str) -> Candidate:
+    """If the best passage has a translation in the question's language, quote that one."""
+    if best.hit.chunk.lang == lang:
+        return best
+    for other in ranked:
+        if other.hit.chunk.lang == lang and len(other.spans) == len(best.spans) \
+                and float(other.vector @ best.vector) >= DUPLICATE_SIMILARITY:
+            return other
+    return best
+
+
+def _center_by_language(candidates: list[Candidate]) -> None:
+    """Remove e5's same-language bias: a sentence in the question's language scores a few
+    hundredths higher than an equally relevant translation. Compare each sentence with the
+    typical sentence of its own language among the candidates instead."""
+    by_language: dict[str, list[float]] = {}
+    for candidate in candidates:
+        by_language.setdefault(candidate.hit.chunk.lang, []).append(candidate.similarity)
+    overall = float(np.median([c.similarity for c in candidates]))
+    for candidate in candidates:
+        baseline = float(np.median(by_language[candidate.hit.chunk.lang]))
+        candidate.score += overall - baseline
 
 
 def _name_coverage(candidate: Candidate, names: list[frozenset[str]]) -> float:

@@ -20,7 +20,7 @@ from typing import Literal
 
 from rag.text import fold, term_prefix, word_tokens
 
-AnswerType = Literal["number", "date", "name", "place"]
+AnswerType = Literal["number", "date", "name", "place", "entity"]
 
 _QUESTION_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
     ("date", re.compile(
@@ -36,6 +36,10 @@ _QUESTION_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
         r"^(who|whom|whose|qui|wer|wem|wen|wessen|quien|chi)\b|"
         r"\b(what is the name|what's the name|quel est le nom|comment s'appelle|wie heisst|wie lautet der name)\b")),
     ("place", re.compile(r"^(where|ou|wo|wohin|donde|dove|waar)\b")),
+    # "Which company/model/loss...": a named thing or a figure.
+    ("entity", re.compile(
+        r"\b(which|what company|what model|quel|quelle|quels|quelles|lequel|laquelle|welche|welcher|welches|"
+        r"welchen|welchem|cual|cuales|quale|quali|welk|welke)\b")),
 ]
 
 # A capitalized word or a number, not glued to a preceding word.
