@@ -37,6 +37,18 @@ Rules:
 - Be concise: one to three sentences."""
 
 
+_PROMPT_LINES = [line.strip("- ").strip() for line in SYSTEM_PROMPT.splitlines() if len(line.strip("- ").strip()) >= 30]
+
+
+def _without_prompt_leaks(reply: str) -> str:
+    """Drop verbatim lines of our system prompt from a reply (a model coaxed into echoing it)."""
+    for line in _PROMPT_LINES:
+        for fragment in (line, line.split("{")[0].strip()):
+            if len(fragment) >= 30 and fragment in reply:
+                reply = reply.replace(fragment, "")
+    return reply
+
+
 def build_messages(question: str, lang: str, hits: Sequence[Hit]) -> list[dict[str, str]]:
     fence = secrets.token_hex(8)
     blocks = []
@@ -94,7 +106,7 @@ class LLMAnswerer:
         text = reply.strip()
         if not text or text.strip(" .\"'`") == NO_ANSWER or text.startswith(NO_ANSWER):
             return Draft(localized(NOT_IN_DOCUMENTS, lang), True, [])
-        parsed = parse_citations(text.replace(NO_ANSWER, "").strip(), hits)
+        parsed = parse_citations(_without_prompt_leaks(text.replace(NO_ANSWER, "")).strip(), hits)
         return Draft(parsed.text, False, parsed.citations)
 
     def condense(self, question: str, history: Sequence[tuple[str, str]]) -> str:
