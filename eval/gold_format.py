@@ -14,12 +14,12 @@ other keys (notes, tags) are allowed and ignored.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
 from rag.errors import InputError
+from rag.jsonl import json_lines
 
 MatchMode = Literal["any", "all"]
 REQUIRED_KEYS = ("id", "lang", "question", "answers", "match", "sources")
@@ -98,13 +98,9 @@ def parse_gold_lines(lines: Iterable[str], name: str = "gold") -> list[GoldItem]
     items: list[GoldItem] = []
     errors: list[str] = []
     seen: dict[str, int] = {}
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            errors.append(f"{name} line {number}: not valid JSON ({exc.msg}, column {exc.colno})")
+    for number, obj, error in json_lines(lines):
+        if error:
+            errors.append(f"{name} line {number}: {error}")
             continue
         try:
             item = parse_item(obj, number)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Any, Literal, Mapping
 
 from rag.errors import ConfigError
 
@@ -85,23 +85,15 @@ class Settings:
         def get(name: str, default: str = "") -> str:
             return env.get(name, default).strip()
 
-        def get_int(name: str, default: int) -> int:
+        def get_number(name: str, default: float, kind: type = int) -> Any:
             raw = get(name)
             if not raw:
                 return default
             try:
-                return int(raw)
+                return kind(raw)
             except ValueError:
-                raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
-
-        def get_float(name: str, default: float) -> float:
-            raw = get(name)
-            if not raw:
-                return default
-            try:
-                return float(raw)
-            except ValueError:
-                raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+                noun = "an integer" if kind is int else "a number"
+                raise ConfigError(f"{name} must be {noun}, not {raw!r}") from None
 
         defaults = cls()
         settings = cls(
@@ -114,13 +106,13 @@ class Settings:
             openai_api_key=get("OPENAI_API_KEY"),
             openai_base_url=get("OPENAI_BASE_URL"),
             mode=(get("RAG_MODE") or defaults.mode).lower(),  # type: ignore[arg-type]
-            k=get_int("RAG_K", defaults.k),
-            chunk_tokens=get_int("RAG_CHUNK_TOKENS", defaults.chunk_tokens),
-            chunk_overlap_tokens=get_int("RAG_CHUNK_OVERLAP", defaults.chunk_overlap_tokens),
-            llm_timeout_s=get_float("RAG_LLM_TIMEOUT", defaults.llm_timeout_s),
-            llm_max_retries=get_int("RAG_LLM_RETRIES", defaults.llm_max_retries),
+            k=get_number("RAG_K", defaults.k),
+            chunk_tokens=get_number("RAG_CHUNK_TOKENS", defaults.chunk_tokens),
+            chunk_overlap_tokens=get_number("RAG_CHUNK_OVERLAP", defaults.chunk_overlap_tokens),
+            llm_timeout_s=get_number("RAG_LLM_TIMEOUT", defaults.llm_timeout_s, float),
+            llm_max_retries=get_number("RAG_LLM_RETRIES", defaults.llm_max_retries),
             ui_auth=get("RAG_UI_AUTH"),
-            ui_max_upload_mb=get_int("RAG_UI_MAX_UPLOAD_MB", defaults.ui_max_upload_mb),
+            ui_max_upload_mb=get_number("RAG_UI_MAX_UPLOAD_MB", defaults.ui_max_upload_mb),
             progress=get("RAG_PROGRESS", "1").lower() in _TRUE,
         )
         settings.validate()

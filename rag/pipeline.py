@@ -279,15 +279,11 @@ class Pipeline:
 
 def iter_batch_questions(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, object]]]:
     """Parse ``--batch`` JSON lines: (line number, object with at least "question")."""
-    import json
+    from rag.jsonl import json_lines
 
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"line {number}: not valid JSON ({exc.msg})") from None
+    for number, item, error in json_lines(lines):
+        if error:
+            raise InputError(f"line {number}: {error}")
         if not isinstance(item, dict) or not isinstance(item.get("question"), str):
             raise InputError(f'line {number}: expected an object with a "question" string')
         yield number, item
