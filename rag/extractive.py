@@ -15,7 +15,9 @@ either drops right answers or answers made-up questions). We abstain when
 
 * nothing is even loosely related (best similarity under a floor), or
 * the question names something (a person, company, number) that appears
-  nowhere in the corpus, unless the best sentence is a very close match, or
+  nowhere in the corpus (compared across languages by first letters); a lone
+  capitalized German word, which may be a common noun, only counts when the
+  best sentence is not a close match, or
 * the question asks for a kind of answer (an amount, a date, a name) that no
   well-matching sentence contains.
 
@@ -33,12 +35,13 @@ import numpy as np
 
 from rag.messages import NOT_IN_DOCUMENTS, localized
 from rag.question import _CAPITALIZED, AnswerType, QuestionProfile
+from rag.retrieval import remove_language_bias
 from rag.text import fold, term_prefix, term_prefixes, word_tokens
 from rag.types import Citation, Hit, Span
 
 # --- calibration on e5-small's cosine scale (query: vs passage: prefixes) ---------
 SIMILARITY_FLOOR = 0.80  # below this the best sentence is unrelated to the question
-CONFIDENT_SIMILARITY = 0.875  # a match this close survives one unknown name
+CONFIDENT_SIMILARITY = 0.875  # a match this close outweighs an unknown capitalized German word
 TYPE_MATCH_FLOOR = 0.80  # a sentence of the asked-for type must still be this related
 KEY_TERM_BONUS = 0.04  # times the share of key terms a sentence covers
 HIT_RANK_PENALTY = 0.003  # per retrieval rank, so retrieval order breaks ties
@@ -133,8 +136,10 @@ class ExtractiveAnswerer:
         best_similarity = max(c.similarity for c in candidates)
         if best_similarity < SIMILARITY_FLOOR:
             return abstain
-        known = [word for word in profile.name_words if any(self._corpus_has_term(p) for p in word)]
-        if len(known) < len(profile.name_words) and best_similarity < CONFIDENT_SIMILARITY:
+        known = [name for name in profile.name_words if any(self._corpus_has_term(p) for p in name)]
+        unknown = [name for name in profile.name_words if name not in known]
+        if any(name not in profile.weak_names for name in unknown) or (
+                unknown and best_similarity < CONFIDENT_SIMILARITY):
             return abstain  # the question names something the documents never mention
         eligible = [
             c for c in candidates
@@ -182,7 +187,8 @@ class ExtractiveAnswerer:
                 candidate = Candidate(rank, hit, [spans[i] for i in indices], vector, float(vector @ question_vector))
                 candidate.score = self._score(candidate, profile) - (WINDOW_PENALTY if len(indices) > 1 else 0.0)
                 candidates.append(candidate)
-        _center_by_language(candidates)
+        remove_language_bias(candidates, lambda c: c.hit.chunk.lang, lambda c: c.similarity,
+                             lambda c, shift: setattr(c, "score", c.score + shift))
         return candidates
 
     @staticmethod
@@ -222,19 +228,6 @@ def _in_question_language(best: Candidate, ranked: list[Candidate], lang: str) -
                 and float(other.vector @ best.vector) >= DUPLICATE_SIMILARITY:
             return other
     return best
-
-
-def _center_by_language(candidates: list[Candidate]) -> None:
-    """Remove e5's same-language bias: a sentence in the question's language scores a few
-    hundredths higher than an equally relevant translation. Compare each sentence with the
-    typical sentence of its own language among the candidates instead."""
-    by_language: dict[str, list[float]] = {}
-    for candidate in candidates:
-        by_language.setdefault(candidate.hit.chunk.lang, []).append(candidate.similarity)
-    overall = float(np.median([c.similarity for c in candidates]))
-    for candidate in candidates:
-        baseline = float(np.median(by_language[candidate.hit.chunk.lang]))
-        candidate.score += overall - baseline
 
 
 def _name_coverage(candidate: Candidate, names: list[frozenset[str]]) -> float:

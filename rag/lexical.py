@@ -24,6 +24,7 @@ import math
 from rag.text import lexical_tokens, term_prefixes
 
 _MANIFEST = "manifest.json"
+FORMAT = 2  # bump when tokenization or term prefixes change: older indexes are rebuilt
 
 
 @dataclass
@@ -87,7 +88,7 @@ class LexicalIndex:
         try:
             if self._retriever is not None:
                 self._retriever.save(str(tmp), show_progress=False)  # type: ignore[attr-defined]
-            (tmp / _MANIFEST).write_text(json.dumps({"version": self.version, "chunk_ids": self.chunk_ids, "terms": self.terms}))
+            (tmp / _MANIFEST).write_text(json.dumps({"format": FORMAT, "version": self.version, "chunk_ids": self.chunk_ids, "terms": self.terms}))
             old = directory.with_name(directory.name + ".old")
             if directory.exists():
                 shutil.rmtree(old, ignore_errors=True)
@@ -110,6 +111,8 @@ class LexicalIndex:
                 return None
         try:
             meta = json.loads(manifest.read_text())
+            if meta.get("format") != FORMAT:
+                return None
             retriever = None
             if meta["chunk_ids"]:
                 import bm25s

@@ -27,7 +27,7 @@ from rag.extractive import ExtractiveAnswerer
 from rag.lexical import LexicalIndex
 from rag.locking import IngestLock
 from rag.messages import NO_DOCUMENTS_INDEXED, localized
-from rag.retrieval import Filters, HybridRetriever
+from rag.retrieval import CorpusView, Filters, HybridRetriever
 from rag.store import Store
 from rag.text import detect_question_language, normalize_spaces, strip_controls
 from rag.types import Answer, Chunk, Document, FileOutcome, IngestReport
@@ -44,9 +44,7 @@ class Pipeline:
         self.settings = settings
         self.embedder = make_embedder(settings)
         self._store: Store | None = None
-        self._lexical: LexicalIndex | None = None
-        self._live: dict[str, str] = {}
-        self._live_version = -1
+        self._view: CorpusView | None = None
         self._refresh_lock = threading.Lock()
         self._llm = None
 
@@ -61,20 +59,25 @@ class Pipeline:
     def _bm25_dir(self) -> Path:
         return self.settings.home / "bm25"
 
-    def _refresh(self) -> None:
-        """Reload the live-document map and the BM25 index if the store moved on."""
+    def _refresh(self) -> CorpusView:
+        """The current view of the corpus; reloaded (and BM25 rebuilt if stale) when the store moved on."""
         store = self._open_store(create=False)
         version = store.version()
-        if version == self._live_version and self._lexical is not None:
-            return
+        view = self._view
+        if view is not None and view.version == version:
+            return view
         with self._refresh_lock:
-            if version == self._live_version and self._lexical is not None:
-                return
-            live = {doc_id: rec.sha256 for doc_id, rec in store.documents().items()}
-            lexical = LexicalIndex.load(self._bm25_dir)
-            if lexical is None or lexical.version != version:
-                lexical = self._rebuild_lexical(store, live, version)
-            self._live, self._lexical, self._live_version = live, lexical, version
+            if self._view is None or self._view.version != version:
+                self._view = self._load_view(store, version)
+            return self._view
+
+    def _load_view(self, store: Store, version: int, rebuild: bool = False) -> CorpusView:
+        records = store.documents()
+        live = {doc_id: rec.sha256 for doc_id, rec in records.items()}
+        lexical = None if rebuild else LexicalIndex.load(self._bm25_dir)
+        if lexical is None or lexical.version != version:
+            lexical = self._rebuild_lexical(store, live, version)
+        return CorpusView(live, tuple(sorted({rec.lang for rec in records.values()})), lexical, version)
 
     def _rebuild_lexical(self, store: Store, live: dict[str, str], version: int) -> LexicalIndex:
         items = ((c.chunk_id, c.text, c.lang) for c, sha in store.iter_chunks() if live.get(c.doc_id) == sha)
@@ -124,9 +127,7 @@ class Pipeline:
             if changed or not self._bm25_dir.exists():
                 t = time.perf_counter()
                 version = store.bump_version() if changed else store.version()
-                live = {doc_id: rec.sha256 for doc_id, rec in store.documents().items()}
-                self._lexical = self._rebuild_lexical(store, live, version)
-                self._live, self._live_version = live, version
+                self._view = self._load_view(store, version, rebuild=True)
                 timings["lexical"] += time.perf_counter() - t
         report.timings_s = {k: round(v, 3) for k, v in timings.items()}
         report.seconds = time.perf_counter() - started
@@ -205,23 +206,21 @@ class Pipeline:
         question = self.clean_question(question)
         resolved = self.settings.resolved_mode(mode)
         k = k or self.settings.k
-        self._refresh()
+        view = self._refresh()
         lang = detect_question_language(question)
 
         search_question = question
         if resolved == "llm" and history:
             search_question = self._llm_answerer().condense(question, history)
         vector = self.embedder.embed_query(search_question)
-        retriever = HybridRetriever(self._store, lambda: self._lexical, lambda: self._live)  # type: ignore[arg-type]
-        hits = retriever.retrieve(search_question, vector, lang, k, filters)
+        hits = HybridRetriever(self._open_store(create=False), view).retrieve(search_question, vector, lang, k, filters)
         retrieved = time.perf_counter()
 
-        if not self._live:
+        if not view.live:
             answer = Answer(question, localized(NO_DOCUMENTS_INDEXED, lang), True, resolved)
         elif resolved == "extractive":
-            assert self._lexical is not None and self._store is not None
-            sentence_vectors = self._store.sentence_vectors([h.chunk for h in hits])
-            draft = ExtractiveAnswerer(self._lexical.has_term).answer(question, lang, vector, hits, sentence_vectors)
+            sentence_vectors = self._open_store(create=False).sentence_vectors([h.chunk for h in hits])
+            draft = ExtractiveAnswerer(view.lexical.has_term).answer(question, lang, vector, hits, sentence_vectors)
             answer = Answer(question, draft.text, draft.abstained, "extractive", draft.citations)
         else:
             draft = None
@@ -252,9 +251,9 @@ class Pipeline:
                  use_lexical: bool = True):  # type: ignore[no-untyped-def]
         """Retrieval alone (for evals and benchmarks): the ranked hits."""
         question = self.clean_question(question)
-        self._refresh()
+        view = self._refresh()
         vector = self.embedder.embed_query(question)
-        retriever = HybridRetriever(self._store, lambda: self._lexical, lambda: self._live)  # type: ignore[arg-type]
+        retriever = HybridRetriever(self._open_store(create=False), view)
         return retriever.retrieve(question, vector, detect_question_language(question), k or self.settings.k,
                                   filters, use_lexical=use_lexical)
 

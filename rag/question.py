@@ -45,13 +45,14 @@ _QUESTION_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
 # A capitalized word or a number, not glued to a preceding word.
 _CAPITALIZED = re.compile(r"(?<![\w'’])([A-ZÀ-ÖØ-Þ][\w’'.-]*|\d[\d.,]*)")
 
-# German capitalizes every noun. After a determiner, preposition or numeral a capitalized word is
-# most often a common noun; names that matter usually stand alone or look like names (SenseTime).
+# German capitalizes every noun. After a determiner, quantifier, preposition or numeral a
+# capitalized word is most often a common noun ("wie viele Mitarbeiter", "in der Zentrale");
+# one that stands alone ("hat Siemens") or looks like a name ("SenseTime") is a name.
 _GERMAN_DETERMINERS = frozenset(
     """der die das den dem des ein eine einen einem einer eines kein keine keinen keinem keiner
     mein meine sein seine seinen seinem seiner ihr ihre ihren ihrem ihrer unser unsere euer eure
     welche welcher welches welchen welchem diese dieser dieses diesen diesem jede jeder jedes jeden
-    alle viele wenige beide zum zur vom beim im am ins
+    alle viele viel wenige wenig mehr etwas beide zum zur vom beim im am ins
     in an auf aus bei mit nach seit von vor zu durch für gegen ohne um über unter zwischen
     zwei drei vier fünf sechs sieben acht neun zehn hundert tausend""".split()
 )
@@ -61,8 +62,11 @@ _GERMAN_DETERMINERS = frozenset(
 class QuestionProfile:
     answer_type: AnswerType | None
     key_terms: frozenset[str]
-    # One entry per name in the question, as the prefixes of its parts ("KI-Labor" -> {"ki", "labo"}).
+    # One entry per name in the question, as the term prefixes of its parts ("KI-Labor" -> {"ki$", "labo"}).
     name_words: tuple[frozenset[str], ...]
+    # Names that may be common nouns: German capitalizes every noun, so a lone capitalized German
+    # word ("Stellen", "Umsatz") is weaker evidence than "Elon Musk", "SenseTime" or "2023".
+    weak_names: frozenset[frozenset[str]] = frozenset()
 
     @property
     def names(self) -> frozenset[str]:
@@ -77,24 +81,48 @@ class QuestionProfile:
                 answer_type = kind
                 break
         key_terms = frozenset(term_prefix(t) for t in word_tokens(question) if len(t) >= 3 or t[0].isdigit())
-        return cls(answer_type, key_terms, tuple(dict.fromkeys(_names(question, lang))))
+        names = _names(question, lang)
+        return cls(answer_type, key_terms, tuple(dict.fromkeys(n for n, _ in names)),
+                   frozenset(n for n, weak in names if weak))
 
 
-def _names(question: str, lang: str) -> list[frozenset[str]]:
-    names: list[frozenset[str]] = []
-    for match in _CAPITALIZED.finditer(question):
+# Capitalized words that every language spells its own way: not evidence about the corpus.
+_TRANSLATED_WORDS = frozenset(
+    """january february march april may june july august september october november december
+    janvier fevrier mars avril mai juin juillet aout septembre octobre novembre decembre
+    januar februar marz juni juli oktober dezember monday tuesday wednesday thursday friday
+    saturday sunday lundi mardi mercredi jeudi vendredi samedi dimanche montag dienstag mittwoch
+    donnerstag freitag samstag sonntag""".split()
+)
+
+
+def _names(question: str, lang: str) -> list[tuple[frozenset[str], bool]]:
+    """(name parts, weak) for each name the question mentions."""
+    names: list[tuple[frozenset[str], bool]] = []
+    matches = [m for m in _CAPITALIZED.finditer(question) if m.group(1).strip(".-’'")]
+    for i, match in enumerate(matches):
         word = match.group(1).strip(".-’'")
-        if not word:
-            continue
-        if match.start() < 2 and not word[0].isdigit() and not _looks_like_name(word):
+        special = word[0].isdigit() or _looks_like_name(word)
+        if match.start() < 2 and not special:
             continue  # the first word is capitalized anyway
-        if lang == "de" and not word[0].isdigit() and not _looks_like_name(word):
-            if _after_determiner(question[: match.start()]):
-                continue
+        if fold(word) in _TRANSLATED_WORDS:
+            continue
+        german_noun = lang == "de" and not special and not _in_name_sequence(matches, i)
+        if german_noun and _after_determiner(question[: match.start()]):
+            continue
         parts = frozenset(term_prefix(t) for t in word_tokens(word) if len(t) >= 2 or t[0].isdigit())
         if parts:
-            names.append(parts)
+            names.append((parts, german_noun))
     return names
+
+
+def _in_name_sequence(matches: list[re.Match[str]], i: int) -> bool:
+    """Is word ``i`` part of a multi-word name like "Elon Musk" (capitalized words one space apart)?"""
+    pairs = [(matches[j], matches[j + 1]) for j in (i - 1, i) if 0 <= j and j + 1 < len(matches)]
+    return any(
+        b.start() - a.end() <= 1 and a.start() >= 2 and not a.group(1)[0].isdigit() and not b.group(1)[0].isdigit()
+        for a, b in pairs
+    )
 
 
 def _looks_like_name(word: str) -> bool:
@@ -109,4 +137,6 @@ def _after_determiner(before: str) -> bool:
         return False
     if previous[-1].lower() in _GERMAN_DETERMINERS:
         return True
-    return len(previous) == 2 and previous[0].lower() in _GERMAN_DETERMINERS and previous[1][:1].islower()
+    # "die letzte Finanzierungsrunde": determiner, then an inflected adjective.
+    return (len(previous) == 2 and previous[0].lower() in _GERMAN_DETERMINERS and previous[1][:1].islower()
+            and re.search(r"(e|en|er|es|em)$", previous[1]) is not None)

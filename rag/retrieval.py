@@ -24,7 +24,7 @@ hybrid against dense alone.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
 
@@ -59,13 +59,20 @@ class Filters:
         return (not self.lang or chunk.lang == self.lang) and (not self.source or chunk.source == self.source)
 
 
+@dataclass(frozen=True)
+class CorpusView:
+    """What a query sees: the committed documents (doc_id -> sha), their languages, the BM25 side."""
+
+    live: dict[str, str]
+    languages: tuple[str, ...]
+    lexical: LexicalIndex
+    version: int
+
+
 class HybridRetriever:
-    def __init__(self, store: Store, lexical: Callable[[], LexicalIndex], live: Callable[[], dict[str, str]]) -> None:
-        """``lexical`` and ``live`` (doc_id -> committed sha) are callables so a
-        fresh ingest in the same process is seen at once."""
+    def __init__(self, store: Store, view: CorpusView) -> None:
         self._store = store
-        self._lexical = lexical
-        self._live = live
+        self._view = view
 
     def retrieve(
         self,
@@ -77,45 +84,47 @@ class HybridRetriever:
         use_lexical: bool = True,
     ) -> list[Hit]:
         filters = filters or Filters()
-        live = self._live()
         n = max(MIN_CANDIDATES, CANDIDATES_PER_K * k)
-
-        candidates: dict[str, Hit] = {}
-        for chunk, similarity, doc_sha in self._store.query(vector, n, where=filters.chroma_where()):
-            if live.get(chunk.doc_id) == doc_sha:
-                candidates[chunk.chunk_id] = Hit(chunk=chunk, score=similarity, dense=similarity)
+        candidates = self._dense_candidates(vector, n, filters)
         if use_lexical:
-            self._add_lexical(question, vector, lang, n, filters, live, candidates)
-
+            self._add_lexical_candidates(question, vector, lang, n, filters, candidates)
+        remove_language_bias(list(candidates.values()), lambda h: h.chunk.lang, lambda h: h.dense or 0.0,
+                             lambda h, shift: setattr(h, "score", h.score + shift))
+        if use_lexical:
+            self._add_name_bonus(question, lang, candidates)
         hits = sorted(candidates.values(), key=lambda h: h.score, reverse=True)
         return hits[:k]
 
-    def _add_lexical(
+    def _dense_candidates(self, vector: np.ndarray, n: int, filters: Filters) -> dict[str, Hit]:
+        """Top-n per document language: one language's chunks cannot crowd out another's."""
+        languages = [filters.lang] if filters.lang else list(self._view.languages) or [""]
+        candidates: dict[str, Hit] = {}
+        for language in languages:
+            where = Filters(lang=language, source=filters.source).chroma_where()
+            for chunk, similarity, doc_sha in self._store.query(vector, n, where=where):
+                if self._view.live.get(chunk.doc_id) == doc_sha:
+                    candidates[chunk.chunk_id] = Hit(chunk=chunk, score=similarity, dense=similarity)
+        return candidates
+
+    def _add_lexical_candidates(
         self,
         question: str,
         vector: np.ndarray,
         lang: str,
         n: int,
         filters: Filters,
-        live: dict[str, str],
         candidates: dict[str, Hit],
     ) -> None:
-        lexical_hits = self._lexical().search(question, lang, n)
-        if not lexical_hits:
-            return
+        lexical_hits = self._view.lexical.search(question, lang, n)
         missing = [h.chunk_id for h in lexical_hits if h.chunk_id not in candidates]
-        fetched = self._store.get_chunks(missing)
-        vectors = self._store.chunk_vectors(list(fetched))
-        for chunk_id, (chunk, doc_sha) in fetched.items():
-            if live.get(chunk.doc_id) != doc_sha or not filters.accepts(chunk) or chunk_id not in vectors:
+        for chunk_id, (chunk, doc_sha, chunk_vector) in self._store.get_chunks(missing, with_vectors=True).items():
+            if self._view.live.get(chunk.doc_id) != doc_sha or not filters.accepts(chunk):
                 continue
-            similarity = float(vectors[chunk_id] @ vector)
+            similarity = float(chunk_vector @ vector)
             candidates[chunk_id] = Hit(chunk=chunk, score=similarity, dense=similarity)
 
-        self._add_name_bonus(question, lang, candidates)
-
     def _add_name_bonus(self, question: str, lang: str, candidates: dict[str, Hit]) -> None:
-        lexical = self._lexical()
+        lexical = self._view.lexical
         weights = {name: lexical.idf(name) for name in QuestionProfile.of(question, lang).names}
         total = sum(weights.values())
         if total <= 0:
@@ -125,3 +134,26 @@ class HybridRetriever:
             coverage = sum(w for name, w in weights.items() if name in present) / total
             hit.lexical = coverage
             hit.score += NAME_WEIGHT * coverage
+
+
+T = TypeVar("T")
+
+def remove_language_bias(items: Sequence[T], lang_of: Callable[[T], str], similarity_of: Callable[[T], float],
+                         shift: Callable[[T, float], None]) -> None:
+    """Shift each language's scores so that its background similarity matches the overall one.
+
+    e5 scores text in the question's language a few hundredths higher than an
+    equally relevant translation, so a fact that exists only in another language
+    would lose to any same-language passage. The background (median similarity
+    of a language's candidates) measures that bias; relevance is what stands
+    out above it. Used by retrieval (chunks) and the extractive answerer (sentences).
+    """
+    by_language: dict[str, list[float]] = {}
+    for item in items:
+        by_language.setdefault(lang_of(item), []).append(similarity_of(item))
+    if len(by_language) < 2:
+        return
+    background = {language: float(np.median(values)) for language, values in by_language.items()}
+    overall = float(np.median(list(background.values())))
+    for item in items:
+        shift(item, overall - background[lang_of(item)])

@@ -250,18 +250,20 @@ class Store:
             )
         ]
 
-    def get_chunks(self, ids: Sequence[str]) -> dict[str, tuple[Chunk, str]]:
+    def get_chunks(self, ids: Sequence[str], with_vectors: bool = False) -> dict[str, Any]:
+        """chunk id -> (chunk, doc_sha), or (chunk, doc_sha, vector) with ``with_vectors``."""
         if not ids:
             return {}
-        got = self._chunks.get(ids=list(ids), include=["documents", "metadatas"])
-        return {cid: (_chunk_from(cid, text, meta), str(meta["doc_sha"]))
-                for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"])}
-
-    def chunk_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        if not ids:
-            return {}
-        got = self._chunks.get(ids=list(ids), include=["embeddings"])
-        return {cid: np.asarray(vec, dtype=np.float32) for cid, vec in zip(got["ids"], got["embeddings"])}
+        include = ["documents", "metadatas"] + (["embeddings"] if with_vectors else [])
+        got = self._chunks.get(ids=list(ids), include=include)
+        out: dict[str, Any] = {}
+        for i, cid in enumerate(got["ids"]):
+            meta = got["metadatas"][i]
+            entry = (_chunk_from(cid, got["documents"][i], meta), str(meta["doc_sha"]))
+            if with_vectors:
+                entry += (np.asarray(got["embeddings"][i], dtype=np.float32),)
+            out[cid] = entry
+        return out
 
     def sentence_vectors(self, chunks: Sequence[Chunk]) -> dict[str, np.ndarray]:
         """Sentence embeddings per chunk id, rows in sentence order."""

@@ -159,17 +159,30 @@ def word_tokens(text: str) -> list[str]:
     return tokens
 
 
-# Names and cognates match across languages by their first letters: Italy/Italie/Italien, China/Chine.
+# Names and cognates match across languages by their first letters: Italy/Italie/Italien,
+# China/Chine. Short words must match whole ("$" marks a complete word), so the name
+# "Meta" does not match "métavers".
 TERM_PREFIX = 4
 
 
 def term_prefix(token: str) -> str:
     """The form used for cross-language term matching (numbers stay whole)."""
-    return token if token[0].isdigit() else token[:TERM_PREFIX]
+    if token[0].isdigit():
+        return token
+    return token + "$" if len(token) <= TERM_PREFIX else token[:TERM_PREFIX]
 
 
 def term_prefixes(text: str) -> set[str]:
-    return {term_prefix(t) for t in word_tokens(text)}
+    """Prefixes of the words of a text (the corpus side of a comparison). A short word also
+    yields its bare letters, so a longer question word ("Hongkong") matches it ("Hong Kong"),
+    while a short question word ("Meta") still only matches whole words."""
+    prefixes = set()
+    for token in word_tokens(text):
+        prefix = term_prefix(token)
+        prefixes.add(prefix)
+        if prefix.endswith("$") and len(token) == TERM_PREFIX:
+            prefixes.add(token)
+    return prefixes
 
 
 def lexical_tokens(text: str, lang: str) -> list[str]:
