@@ -15,9 +15,9 @@ either drops right answers or answers made-up questions). We abstain when
 
 * nothing is even loosely related (best similarity under a floor), or
 * the question names something (a person, company, number) that appears
-  nowhere in the corpus (compared across languages by first letters); a lone
-  capitalized German word, which may be a common noun, only counts when the
-  best sentence is not a close match, or
+  nowhere in the corpus (compared across languages by first letters); one
+  plain capitalized word, which may be translated in the documents or be a
+  German noun, only counts when the best sentence is not a close match, or
 * the question asks for a kind of answer (an amount, a date, a name) that no
   well-matching sentence contains.
 
@@ -41,7 +41,7 @@ from rag.types import Citation, Hit, Span
 
 # --- calibration on e5-small's cosine scale (query: vs passage: prefixes) ---------
 SIMILARITY_FLOOR = 0.80  # below this the best sentence is unrelated to the question
-CONFIDENT_SIMILARITY = 0.875  # a match this close outweighs an unknown capitalized German word
+CONFIDENT_SIMILARITY = 0.875  # a match this close outweighs one unknown plain capitalized word
 TYPE_MATCH_FLOOR = 0.80  # a sentence of the asked-for type must still be this related
 KEY_TERM_BONUS = 0.04  # times the share of key terms a sentence covers
 HIT_RANK_PENALTY = 0.003  # per retrieval rank, so retrieval order breaks ties
@@ -52,6 +52,11 @@ MIN_NAME_COVERAGE = 0.5  # a passage about none of the question's names answers 
 _NUMBER_WORDS = re.compile(
     r"\d|\b(dozens?|hundreds?|thousands?|millions?|billions?|dizaines?|centaines?|milliers?|"
     r"milliards?|dutzende?n?|hunderte?n?|tausende?n?|milliarden?|millionen?)\b"
+)
+_MONEY = re.compile(
+    r"[$€£¥]\s?\d|\d[\d.,\s]*\s*(?:(?:k|m|bn|mn|million|millions|milliard|milliards|billion|billions|"
+    r"millionen|milliarde|milliarden|mio|mrd)\.?\s+)?(?:de\s+|d'|d’)?(?:dollars?|euros?|yuans?|usd|eur|yen|"
+    r"francs?|pounds?|livres?|pfund|\$|€|£)"
 )
 _DATE = re.compile(
     r"\b(1[89]\d\d|20\d\d)\b|\bq[1-4]\b|\b(january|february|march|april|may|june|july|august|september|"
@@ -99,6 +104,8 @@ def sentence_has_type(text: str, answer_type: AnswerType | None, question_names:
     if answer_type is None:
         return True
     folded = fold(text)
+    if answer_type == "money":
+        return bool(_MONEY.search(folded))
     if answer_type == "number":
         return bool(_NUMBER_WORDS.search(folded))
     if answer_type == "date":
@@ -138,13 +145,13 @@ class ExtractiveAnswerer:
             return abstain
         known = [name for name in profile.name_words if any(self._corpus_has_term(p) for p in name)]
         unknown = [name for name in profile.name_words if name not in known]
-        if any(name not in profile.weak_names for name in unknown) or (
-                unknown and best_similarity < CONFIDENT_SIMILARITY):
+        weak = [name for name in unknown if name in profile.weak_names]
+        if len(weak) < len(unknown) or len(weak) > 1 or (weak and best_similarity < CONFIDENT_SIMILARITY):
             return abstain  # the question names something the documents never mention
         eligible = [
             c for c in candidates
             if c.similarity >= TYPE_MATCH_FLOOR
-            and _name_coverage(c, known) >= MIN_NAME_COVERAGE
+            and _name_coverage(c, [name for name in known if name not in profile.weak_names]) >= MIN_NAME_COVERAGE
             and sentence_has_type(c.text, profile.answer_type, profile.names)
         ]
         if not eligible:
@@ -231,10 +238,10 @@ def _in_question_language(best: Candidate, ranked: list[Candidate], lang: str) -
 
 
 def _name_coverage(candidate: Candidate, names: list[frozenset[str]]) -> float:
-    """Share of the question's names that the candidate's chunk mentions (1.0 if it names none)."""
+    """Share of the question's names that the quoted passage mentions (1.0 if it names none)."""
     if not names:
         return 1.0
-    present = term_prefixes(candidate.hit.chunk.text)
+    present = term_prefixes(candidate.text)
     return sum(1 for word in names if word & present) / len(names)
 
 

@@ -20,13 +20,22 @@ from typing import Literal
 
 from rag.text import fold, term_prefix, word_tokens
 
-AnswerType = Literal["number", "date", "name", "place", "entity"]
+AnswerType = Literal["money", "number", "date", "name", "place", "entity"]
 
+# First match wins: a date question may mention money, a percentage question a price.
 _QUESTION_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
     ("date", re.compile(
         r"\b(when|what year|which year|in what year|what date|quand|en quelle annee|quelle annee|a quelle date|"
         r"depuis quand|jusqu'a quand|wann|in welchem jahr|seit wann|bis wann|cuando|en que ano|quando|"
         r"in che anno|wanneer)\b")),
+    ("number", re.compile(r"\b(percentage|percent|per cent|pourcentage|pour cent|prozent|prozentsatz)\b|%")),
+    # An amount of money: the answer must name a currency, not just any figure.
+    ("money", re.compile(
+        r"\b(salary|salaries|wage|price|prices|cost|costs|did it cost|revenue|revenues|turnover|profit|profits|"
+        r"damages|valuation|net worth|paid|pay|spent|spend|salaire|salaires|prix|cout|couts|coute|"
+        r"chiffre d'affaires|benefice|benefices|indemnites|valorisation|fortune|paye|depense|gehalt|gehalter|"
+        r"preis|preise|kosten|kostete|umsatz|umsatze|gewinn|gewinne|schadensersatz|bewertung|vermogen|bezahlt|"
+        r"ausgegeben)\b")),
     ("number", re.compile(
         r"\b(how much|how many|how often|what amount|what percentage|what share|by how much|how large|"
         r"how big|how high|combien|quel montant|quelle somme|quel pourcentage|quelle taille|de combien|"
@@ -64,8 +73,9 @@ class QuestionProfile:
     key_terms: frozenset[str]
     # One entry per name in the question, as the term prefixes of its parts ("KI-Labor" -> {"ki$", "labo"}).
     name_words: tuple[frozenset[str], ...]
-    # Names that may be common nouns: German capitalizes every noun, so a lone capitalized German
-    # word ("Stellen", "Umsatz") is weaker evidence than "Elon Musk", "SenseTime" or "2023".
+    # Names that may not be spelled so in the documents: a lone capitalized word may be
+    # translated there (Beijing/Pékin) or, in German, be a common noun ("Stellen"). Weaker
+    # evidence than "Elon Musk", "SenseTime" or "2023".
     weak_names: frozenset[frozenset[str]] = frozenset()
 
     @property
@@ -107,13 +117,20 @@ def _names(question: str, lang: str) -> list[tuple[frozenset[str], bool]]:
             continue  # the first word is capitalized anyway
         if fold(word) in _TRANSLATED_WORDS:
             continue
-        german_noun = lang == "de" and not special and not _in_name_sequence(matches, i)
-        if german_noun and _after_determiner(question[: match.start()]):
+        in_sequence = _in_name_sequence(matches, i)
+        if lang == "de" and not special and not in_sequence and _after_determiner(question[: match.start()]):
             continue
         parts = frozenset(term_prefix(t) for t in word_tokens(word) if len(t) >= 2 or t[0].isdigit())
         if parts:
-            names.append((parts, german_noun))
+            names.append((parts, not (in_sequence or _is_distinctive(word))))
     return names
+
+
+def _is_distinctive(word: str) -> bool:
+    """Spelled the same in every language: numbers, SenseTime, JD.com, Llama-3.1. A plain
+    capitalized word may be translated (Beijing/Pékin, Swedish/suédois) or, in German, be a noun."""
+    return any(ch.isdigit() for ch in word) or "." in word.strip(".") or \
+        re.search(r"[a-zà-ÿ][A-ZÀ-Þ]", word.split("-")[-1]) is not None
 
 
 def _in_name_sequence(matches: list[re.Match[str]], i: int) -> bool:
@@ -126,8 +143,12 @@ def _in_name_sequence(matches: list[re.Match[str]], i: int) -> bool:
 
 
 def _looks_like_name(word: str) -> bool:
-    """Names that no sentence position explains: SenseTime, JD.com, BABA, Llama-3.1."""
-    return any(ch.isupper() for ch in word[1:]) or any(ch.isdigit() for ch in word) or "." in word.strip(".")
+    """Names that no sentence position explains: SenseTime, JD.com, BABA, Llama-3.1.
+
+    A hyphenated compound is judged by its head, the last part: "KI-Forschungszentrum"
+    and "US-Konzern" are nouns, "Llama-3.1" is a name."""
+    head = word.split("-")[-1] if "-" in word.strip("-") else word
+    return any(ch.isupper() for ch in head[1:]) or any(ch.isdigit() for ch in word) or "." in word.strip(".")
 
 
 def _after_determiner(before: str) -> bool:
