@@ -15,9 +15,11 @@ either drops right answers or answers made-up questions). We abstain when
 
 * nothing is even loosely related (best similarity under a floor), or
 * the question names something (a person, company, number) that appears
-  nowhere in the corpus (compared across languages by first letters); one
-  plain capitalized word, which may be translated in the documents or be a
-  German noun, only counts when the best sentence is not a close match, or
+  nowhere in the corpus (compared across languages by first letters): a
+  number, a multi-word or distinctive name ("Elon Musk", "SenseTime"), or two
+  plain capitalized words (one alone may be translated in the documents,
+  Beijing/Pékin, or be a German noun: then the quoted passage must at least
+  mention the question's other names), or
 * the question asks for a kind of answer (an amount, a date, a name) that no
   well-matching sentence contains.
 
@@ -41,7 +43,6 @@ from rag.types import Citation, Hit, Span
 
 # --- calibration on e5-small's cosine scale (query: vs passage: prefixes) ---------
 SIMILARITY_FLOOR = 0.80  # below this the best sentence is unrelated to the question
-CONFIDENT_SIMILARITY = 0.875  # a match this close outweighs one unknown plain capitalized word
 TYPE_MATCH_FLOOR = 0.80  # a sentence of the asked-for type must still be this related
 KEY_TERM_BONUS = 0.04  # times the share of key terms a sentence covers
 HIT_RANK_PENALTY = 0.003  # per retrieval rank, so retrieval order breaks ties
@@ -146,12 +147,14 @@ class ExtractiveAnswerer:
         known = [name for name in profile.name_words if any(self._corpus_has_term(p) for p in name)]
         unknown = [name for name in profile.name_words if name not in known]
         weak = [name for name in unknown if name in profile.weak_names]
-        if len(weak) < len(unknown) or len(weak) > 1 or (weak and best_similarity < CONFIDENT_SIMILARITY):
+        if len(weak) < len(unknown) or len(weak) > 1 or (unknown and not known):
             return abstain  # the question names something the documents never mention
+        # With one unknown name, the passage must at least be about the names we do know.
+        must_cover = known if unknown else [name for name in known if name not in profile.weak_names]
         eligible = [
             c for c in candidates
             if c.similarity >= TYPE_MATCH_FLOOR
-            and _name_coverage(c, [name for name in known if name not in profile.weak_names]) >= MIN_NAME_COVERAGE
+            and _name_coverage(c, must_cover) >= MIN_NAME_COVERAGE
             and sentence_has_type(c.text, profile.answer_type, profile.names)
         ]
         if not eligible:

@@ -46,13 +46,17 @@ class Pipeline:
         self._store: Store | None = None
         self._view: CorpusView | None = None
         self._refresh_lock = threading.Lock()
+        self._open_lock = threading.Lock()
         self._llm = None
 
     # --- wiring -------------------------------------------------------------------
 
     def _open_store(self, create: bool) -> Store:
+        # Chroma's PersistentClient fails when two threads create it at once: open it under a lock.
         if self._store is None:
-            self._store = Store(self.settings, self.embedder.model_id, create=create)
+            with self._open_lock:
+                if self._store is None:
+                    self._store = Store(self.settings, self.embedder.model_id, create=create)
         return self._store
 
     @property

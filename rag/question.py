@@ -54,15 +54,14 @@ _QUESTION_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
 # A capitalized word or a number, not glued to a preceding word.
 _CAPITALIZED = re.compile(r"(?<![\w'’])([A-ZÀ-ÖØ-Þ][\w’'.-]*|\d[\d.,]*)")
 
-# German capitalizes every noun. After a determiner, quantifier, preposition or numeral a
-# capitalized word is most often a common noun ("wie viele Mitarbeiter", "in der Zentrale");
-# one that stands alone ("hat Siemens") or looks like a name ("SenseTime") is a name.
+# German capitalizes every noun. After a determiner, quantifier or numeral a capitalized word
+# is most often a common noun ("wie viele Mitarbeiter", "in der Zentrale"); one that stands
+# alone ("hat Siemens", "in München") or looks like a name ("SenseTime") counts as a name.
 _GERMAN_DETERMINERS = frozenset(
     """der die das den dem des ein eine einen einem einer eines kein keine keinen keinem keiner
     mein meine sein seine seinen seinem seiner ihr ihre ihren ihrem ihrer unser unsere euer eure
     welche welcher welches welchen welchem diese dieser dieses diesen diesem jede jeder jedes jeden
     alle viele viel wenige wenig mehr etwas beide zum zur vom beim im am ins
-    in an auf aus bei mit nach seit von vor zu durch für gegen ohne um über unter zwischen
     zwei drei vier fünf sechs sieben acht neun zehn hundert tausend""".split()
 )
 
