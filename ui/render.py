@@ -1,0 +1,260 @@
+"""HTML for the chat UI: answers with clickable ``[n]`` markers, the sources panel, the index summary.
+
+Everything that comes from a document, a question or an LLM is HTML-escaped
+here; the only markup is the one these functions add. Pure functions over
+plain dicts (the per-session chat state), so they are easy to test.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any, Iterable, Mapping, Sequence
+
+from rag.types import Answer, IngestReport
+
+Turn = dict[str, Any]  # one question and its reply, as kept in the session state
+
+_MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+MAX_TURNS_IN_PANEL = 50
+
+LANG_NAMES = {
+    "ar": "Arabic", "de": "German", "en": "English", "es": "Spanish", "fr": "French", "it": "Italian",
+    "ja": "Japanese", "ko": "Korean", "nl": "Dutch", "pl": "Polish", "pt": "Portuguese", "ru": "Russian",
+    "sv": "Swedish", "tr": "Turkish", "uk": "Ukrainian", "zh": "Chinese",
+}
+
+
+def esc(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _lines(text: str) -> str:
+    """Escaped text on one line (newlines as <br>), so Markdown treats it as one raw HTML block."""
+    return "<br>".join(esc(line) for line in str(text).replace("\r\n", "\n").split("\n"))
+
+
+# --- state --------------------------------------------------------------------
+
+
+def turn_from_answer(answer: Answer, seconds: float) -> Turn:
+    citations = []
+    for c in answer.citations:
+        rel_start = max(0, min(len(c.chunk_text), c.start - c.chunk_start))
+        rel_end = max(rel_start, min(len(c.chunk_text), c.end - c.chunk_start))
+        citations.append({
+            "n": c.n, "source": c.source, "lang": c.lang, "score": float(c.score), "text": c.text,
+            "chunk_text": c.chunk_text, "rel_start": rel_start, "rel_end": rel_end,
+        })
+    return {"question": answer.question, "answer": answer.answer, "mode": answer.mode,
+            "abstained": answer.abstained, "citations": citations, "seconds": seconds, "error": "", "hint": ""}
+
+
+def error_turn(question: str, message: str, mode: str, partial: str = "", hint: str = "") -> Turn:
+    return {"question": question, "answer": partial, "mode": mode, "abstained": True, "citations": [],
+            "seconds": 0.0, "error": message, "hint": hint}
+
+
+def history_pairs(turns: Sequence[Turn]) -> list[tuple[str, str]]:
+    """The conversation so far for ``ask_stream(history=...)``: answered turns only."""
+    return [(t["question"], t["answer"]) for t in turns if not t.get("error") and t.get("answer")]
+
+
+def plain_text(turn: Turn | None) -> str:
+    """What the Copy button puts on the clipboard: the answer, then its sources."""
+    if not turn:
+        return ""
+    if turn.get("error"):
+        return f"{turn['answer']}\n\nError: {turn['error']}".strip()
+    lines = [turn["answer"]]
+    if turn["citations"]:
+        lines.append("")
+        lines += [f"[{c['n']}] {c['source']}: {c['text']}" for c in turn["citations"]]
+    return "\n".join(lines)
+
+
+# --- chat ---------------------------------------------------------------------
+
+
+def link_markers(escaped: str, turn_index: int, numbers: Iterable[int]) -> str:
+    """Turn ``[1]`` / ``[1, 2]`` markers that point at a citation into links to the sources panel."""
+    known = set(numbers)
+
+    def replace(match: re.Match[str]) -> str:
+        parts = [int(n) for n in re.findall(r"\d+", match.group(1))]
+        if not parts or any(n not in known for n in parts):
+            return match.group(0)
+        return "".join(
+            f'<a class="rag-cite" href="#src-{turn_index}-{n}" data-turn="{turn_index}" data-n="{n}" '
+            f'title="Show source {n}">[{n}]</a>' for n in parts
+        )
+
+    return _MARKER.sub(replace, escaped)
+
+
+def answer_html(turn: Turn, turn_index: int) -> str:
+    """The assistant message of one turn: the answer with linked markers, then a footer with the mode."""
+    body = link_markers(_lines(turn["answer"]), turn_index, (c["n"] for c in turn["citations"]))
+    parts = [f'<div class="rag-answer" id="answer-{turn_index}" data-turn="{turn_index}">{body}</div>'] if body else []
+    if turn.get("error"):
+        parts.append(f'<div class="rag-error"><b>Error:</b> {_lines(turn["error"])}</div>')
+    if turn.get("hint"):
+        parts.append(f'<div class="rag-hint">{_lines(turn["hint"])}</div>')
+    meta = [f"mode: {esc(turn['mode'])}"]
+    if turn.get("seconds"):
+        meta.append(f"{turn['seconds']:.1f} s")
+    if turn["citations"]:
+        count = len(turn["citations"])
+        meta.append(f"{count} source{'s' if count > 1 else ''}")
+    elif not turn.get("error") and turn.get("abstained"):
+        meta.append("not found in the documents")
+    parts.append(f'<div class="rag-meta">{" · ".join(meta)}</div>')
+    return "".join(parts)
+
+
+def streaming_html(text: str, mode: str) -> str:
+    body = _lines(text)
+    return (f'<div class="rag-answer rag-streaming">{body}<span class="rag-cursor">▍</span></div>'
+            f'<div class="rag-meta">mode: {esc(mode)} · writing…</div>')
+
+
+def pending_html() -> str:
+    return '<div class="rag-pending"><span class="rag-dot"></span><span class="rag-dot"></span>' \
+           '<span class="rag-dot"></span> searching the documents…</div>'
+
+
+def question_html(question: str) -> str:
+    return f'<div class="rag-question">{_lines(question)}</div>'
+
+
+def chat_messages(turns: Sequence[Turn], pending: str | None = None, partial: str | None = None,
+                  mode: str = "") -> list[dict[str, str]]:
+    """The Chatbot value (messages format) for the turns, plus an in-flight question if any."""
+    messages: list[dict[str, str]] = []
+    for i, turn in enumerate(turns):
+        messages.append({"role": "user", "content": question_html(turn["question"])})
+        messages.append({"role": "assistant", "content": answer_html(turn, i)})
+    if pending is not None:
+        messages.append({"role": "user", "content": question_html(pending)})
+        content = pending_html() if partial is None else streaming_html(partial, mode)
+        messages.append({"role": "assistant", "content": content})
+    return messages
+
+
+def notice_messages(text: str) -> list[dict[str, str]]:
+    return [{"role": "assistant", "content": f'<div class="rag-hint">{_lines(text)}</div>'}]
+
+
+# --- sources panel ------------------------------------------------------------
+
+
+def _highlighted(chunk_text: str, start: int, end: int) -> str:
+    if end <= start:
+        return _lines(chunk_text)
+    return (_lines(chunk_text[:start]) + "<mark>" + _lines(chunk_text[start:end]) + "</mark>"
+            + _lines(chunk_text[end:]))
+
+
+def _citation_card(turn_index: int, c: Mapping[str, Any]) -> str:
+    lang = c.get("lang") or "?"
+    if c["chunk_text"]:
+        text = _highlighted(c["chunk_text"], c["rel_start"], c["rel_end"])
+    else:
+        text = f"<mark>{_lines(c['text'])}</mark>"
+    return (
+        f'<article class="src-card" id="src-{turn_index}-{c["n"]}" data-n="{c["n"]}">'
+        f'<header><span class="src-n">[{c["n"]}]</span>'
+        f'<span class="src-file" title="{esc(c["source"])}">{esc(c["source"])}</span>'
+        f'<span class="src-tag" title="{esc(LANG_NAMES.get(lang, lang))}">{esc(lang)}</span>'
+        f'<span class="src-score" title="retrieval score">score {c["score"]:.3f}</span></header>'
+        f'<div class="src-text">{text}</div>'
+        "</article>"
+    )
+
+
+def sources_html(turns: Sequence[Turn], selected: int | None = None) -> str:
+    """Every turn's sources, one section per turn; only the selected one (default: latest) is shown.
+
+    Clicking a ``[n]`` marker switches sections in the browser (no round trip) and highlights card n.
+    """
+    if not turns:
+        return ('<div class="rag-sources"><div class="src-empty">Ask a question: the passages the answer '
+                'cites appear here, with the cited sentence highlighted.</div></div>')
+    selected = len(turns) - 1 if selected is None else selected
+    first = max(0, len(turns) - MAX_TURNS_IN_PANEL)
+    sections = []
+    for i in range(first, len(turns)):
+        turn = turns[i]
+        if turn["citations"]:
+            cards = "".join(_citation_card(i, c) for c in turn["citations"])
+        elif turn.get("error"):
+            cards = '<div class="src-empty">No sources: the question could not be answered.</div>'
+        else:
+            cards = '<div class="src-empty">No sources: the documents do not answer this question.</div>'
+        hidden = "" if i == selected else " hidden"
+        sections.append(
+            f'<section class="src-turn" data-turn="{i}" data-copy="{esc(plain_text(turn))}"{hidden}>'
+            f'<div class="src-question"><span>Sources for</span> “{esc(turn["question"])}”</div>{cards}</section>'
+        )
+    return f'<div class="rag-sources">{"".join(sections)}</div>'
+
+
+def pending_sources_html(question: str) -> str:
+    return (f'<div class="rag-sources"><div class="src-empty">Finding the sources for “{esc(question)}”…'
+            "</div></div>")
+
+
+# --- documents tab ------------------------------------------------------------
+
+
+def stats_html(stats: Mapping[str, Any] | None, error: str = "") -> str:
+    if stats is None:
+        return (f'<div class="rag-stats"><div class="rag-hint">{esc(error or "No index yet.")} '
+                "Upload documents below to build it.</div></div>")
+    languages = stats.get("languages") or {}
+    langs = ", ".join(f"{esc(k)} ({v})" for k, v in languages.items()) or "–"
+    sources = stats.get("sources") or []
+    items = "".join(f"<li>{esc(s)}</li>" for s in sources) or '<li class="src-empty">none yet</li>'
+    return (
+        '<div class="rag-stats">'
+        '<div class="stat-row">'
+        f'<div class="stat"><div class="stat-num">{stats.get("documents", 0)}</div><div>documents</div></div>'
+        f'<div class="stat"><div class="stat-num">{stats.get("chunks", 0)}</div><div>chunks</div></div>'
+        f'<div class="stat"><div class="stat-num">{len(languages)}</div><div>languages</div></div>'
+        "</div>"
+        f'<div class="stat-line"><b>Languages:</b> {langs}</div>'
+        f'<div class="stat-line"><b>Embedding model:</b> {esc(stats.get("embedding_model", ""))}</div>'
+        f'<div class="stat-line"><b>Store:</b> <code>{esc(stats.get("store", ""))}</code></div>'
+        f'<details open><summary>Indexed files ({len(sources)})</summary><ul class="doc-list">{items}</ul></details>'
+        "</div>"
+    )
+
+
+def upload_report_html(report: IngestReport | None, refused: Sequence[tuple[str, str]],
+                       names: Mapping[str, str], error: str = "") -> str:
+    """What happened to each uploaded file. ``names`` maps a staged path to the name the user sent."""
+    rows = []
+    labels = {"added": "indexed", "replaced": "re-indexed", "unchanged": "unchanged (already indexed)",
+              "skipped": "not indexed"}
+    ok = bad = 0
+    if report is not None:
+        for outcome in report.files:
+            if outcome.status == "pruned":
+                continue
+            name = names.get(outcome.path, outcome.path.rsplit("/", 1)[-1])
+            good = outcome.status != "skipped"
+            ok += good
+            bad += not good
+            detail = f"{outcome.chunks} chunk{'s' if outcome.chunks != 1 else ''}" if good else esc(outcome.reason)
+            rows.append(f'<li class="{"up-ok" if good else "up-bad"}"><b>{esc(name)}</b>: '
+                        f'{labels.get(outcome.status, outcome.status)} — {detail}</li>')
+    for name, reason in refused:
+        bad += 1
+        rows.append(f'<li class="up-bad"><b>{esc(name)}</b>: refused — {esc(reason)}</li>')
+    head = []
+    if error:
+        head.append(f'<div class="rag-error"><b>Error:</b> {esc(error)}</div>')
+    if ok or bad:
+        head.append(f'<div class="up-summary">{ok} file{"s" if ok != 1 else ""} indexed'
+                    + (f", {bad} not indexed" if bad else "") + "</div>")
+    return f'<div class="rag-upload">{"".join(head)}<ul>{"".join(rows)}</ul></div>' if head or rows else ""
