@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Iterable
 
 from rag.errors import InputError
+from rag.loading import SUPPORTED_SUFFIXES
 
-ALLOWED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
+# The library's own list of readable types: one source of truth.
+ALLOWED_SUFFIXES = tuple(sorted(SUPPORTED_SUFFIXES))
 UPLOADS_DIR = "uploads"
 MAX_NAME_CHARS = 120
 
