@@ -106,6 +106,42 @@ def _client(settings: Settings) -> Any:
     return chromadb.PersistentClient(path=str(settings.home / "chroma"), settings=chroma_settings)
 
 
+_RETRY_DELAYS_S = (0.3, 1.0)
+
+
+def _server_errors(cls: type) -> type:
+    """Wrap every public method: a lost Chroma server is retried (every write here is an
+    idempotent upsert or delete by content-derived id, so retrying is safe), then reported
+    as :class:`StoreUnavailableError` naming the URL instead of a transport traceback."""
+    import functools
+
+    def wrap(method: Any) -> Any:
+        @functools.wraps(method)
+        def wrapper(self: "Store", *args: Any, **kwargs: Any) -> Any:
+            if not self.settings.chroma_url:
+                return method(self, *args, **kwargs)
+            import httpx
+
+            for delay in (*_RETRY_DELAYS_S, None):
+                try:
+                    return method(self, *args, **kwargs)
+                except (httpx.TransportError, ConnectionError) as exc:
+                    if delay is None:
+                        raise StoreUnavailableError(
+                            f"lost the Chroma server at {self.settings.chroma_url} ({type(exc).__name__}); "
+                            "nothing committed was lost: restart it and run the command again"
+                        ) from None
+                    time.sleep(delay)
+
+        return wrapper
+
+    for name, value in list(vars(cls).items()):
+        if callable(value) and not name.startswith("_") and not isinstance(value, staticmethod):
+            setattr(cls, name, wrap(value))
+    return cls
+
+
+@_server_errors
 class Store:
     """The three Chroma collections of one index, opened for one embedding model."""
 

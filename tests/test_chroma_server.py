@@ -38,3 +38,19 @@ def test_unreachable_server_names_the_url(tmp_path):
     url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(StoreUnavailableError, match=url.replace(".", r"\.")):
         Pipeline(make_settings(tmp_path / "x", chroma_url=url)).stats()
+
+
+def test_a_server_going_away_mid_run_is_a_clear_error_then_recovers(tmp_path, corpus):
+    data = tmp_path / "chroma-data"
+    server = ChromaServer(data).start()
+    try:
+        pipeline = Pipeline(make_settings(tmp_path / "local", chroma_url=server.url, mode="extractive"))
+        pipeline.ingest([corpus / "002_4568a86cd45dc480.txt"])
+        server.stop()
+        with pytest.raises(StoreUnavailableError, match="lost the Chroma server at " + server.url.replace(".", r"\.")):
+            pipeline.ask("How much did Microsoft invest in Italy?")
+        server = ChromaServer(data, port=server.port).start()
+        answer = pipeline.ask("How much did Microsoft invest in Italy?")  # same pipeline, server back
+        assert "4.3 billion" in answer.answer
+    finally:
+        server.stop()
