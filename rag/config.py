@@ -45,6 +45,8 @@ class Settings:
     max_question_chars: int = 2000
     ui_auth: str = field(default="", repr=False)
     ui_max_upload_mb: int = 20
+    # Larger files are skipped unread (memory stays bounded; embedding 50 MB of text would take hours).
+    max_file_mb: int = 50
     progress: bool = True
 
     @property
@@ -113,6 +115,7 @@ class Settings:
             llm_max_retries=get_number("RAG_LLM_RETRIES", defaults.llm_max_retries),
             ui_auth=get("RAG_UI_AUTH"),
             ui_max_upload_mb=get_number("RAG_UI_MAX_UPLOAD_MB", defaults.ui_max_upload_mb),
+            max_file_mb=get_number("RAG_MAX_FILE_MB", defaults.max_file_mb),
             progress=get("RAG_PROGRESS", "1").lower() in _TRUE,
         )
         settings.validate()
@@ -135,6 +138,7 @@ ENV_VARS: dict[str, str] = {
     "RAG_LLM_RETRIES": "retries on 429/5xx with backoff (default 3)",
     "RAG_UI_AUTH": "user:password to require a login in the UI",
     "RAG_UI_MAX_UPLOAD_MB": "largest upload the UI accepts (default 20)",
+    "RAG_MAX_FILE_MB": "larger files are skipped unread at ingest (default 50)",
     "OPENAI_API_KEY": "key for OpenAI or a compatible server (enables llm mode in auto)",
     "OPENAI_BASE_URL": "OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1",
 }

@@ -75,7 +75,7 @@ def load_file(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Document:
     except OSError as exc:
         raise SkipFile(f"cannot read: {exc.strerror or exc}") from None
     if size > max_bytes:
-        raise SkipFile(f"too large ({size / 1e6:.1f} MB > {max_bytes / 1e6:.0f} MB limit)")
+        raise SkipFile(f"too large ({size / 2**20:.1f} MB > {max_bytes / 2**20:.0f} MB limit; RAG_MAX_FILE_MB)")
     try:
         raw = path.read_bytes()
     except OSError as exc:

@@ -108,7 +108,7 @@ class Pipeline:
             changed = False
             seen: set[str] = set()
             t = time.perf_counter()
-            for i, item in enumerate(load_all(files)):
+            for i, item in enumerate(load_all(files, self.settings.max_file_mb * 1024 * 1024)):
                 timings["load"] += time.perf_counter() - t
                 if progress:
                     progress(i, len(files), item.path if isinstance(item, Skipped) else item.source)

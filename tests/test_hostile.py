@@ -114,3 +114,21 @@ def test_unreadable_file_is_skipped_not_fatal(tmp_path):
     (corpus / "ok.txt").write_text("Zorblax opened in Lyon.", encoding="utf-8")
     report = Pipeline(make_settings(tmp_path / "i")).ingest([corpus])
     assert report.count("added") == 1 and report.count("skipped") == 1
+
+
+def test_a_file_over_the_size_limit_is_skipped_unread(tmp_path):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    with open(corpus / "huge.txt", "wb") as handle:  # 51 MB, sparse: the test writes almost nothing
+        handle.truncate(51 * 1024 * 1024)
+    (corpus / "ok.txt").write_text("Zorblax opened in Lyon.", encoding="utf-8")
+    import resource
+
+    pipeline = Pipeline(make_settings(tmp_path / "i"))
+    pipeline.ingest([corpus / "ok.txt"])  # load the models first: measure only the big file
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    report = pipeline.ingest([corpus])
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    skipped = [f for f in report.files if f.status == "skipped"]
+    assert len(skipped) == 1 and "too large (51.0 MB > 50 MB limit" in skipped[0].reason
+    assert report.count("unchanged") == 1 and grown_mb < 25  # never read into memory
