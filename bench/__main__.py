@@ -3,7 +3,7 @@
     python -m bench                               # seeds, 1k, 10k (+ reference, remote, chroma server)
     python -m bench --sizes seeds,1k,10k,100k     # 100k is opt-in (cached embeddings, see below)
     python -m bench --quick                       # seeds + a tiny corpus, 1 repeat, no servers (~1 min)
-    python -m bench --render bench/results.json   # tables and plot again, from a results file
+    python -m bench --render bench/results.json   # tables and plot again (targets re-judged) from a results file
 
 Each size runs in its own child process (its peak RSS is its own); then the
 plain-LlamaIndex reference, the remote-embeddings measure and the Chroma
@@ -236,12 +236,14 @@ def run(args: argparse.Namespace) -> int:
 def render(args: argparse.Namespace) -> int:
     from bench import report
 
-    results = json.loads(Path(args.render).read_text(encoding="utf-8"))
+    path = Path(args.render)
+    results = json.loads(path.read_text(encoding="utf-8"))
     results["comparison"] = report.compare_reference(results)
-    results["targets"] = report.evaluate_targets(results)
+    results["targets"] = report.evaluate_targets(results)  # with today's rules, written back
+    path.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     console = make_console()
     report.print_tables(results, console)
-    png = report.plot(results, Path(args.render).with_suffix(".png"))
+    png = report.plot(results, path.with_suffix(".png"))
     if png:
         console.print(f"plot: {png}")
     if args.markdown:
