@@ -141,4 +141,3 @@ def test_key_comes_from_the_environment_only(seeded_home, stub, monkeypatch):
 
     settings = Settings.from_env()
     assert settings.openai_api_key == "sk-from-env" and "sk-from-env" not in repr(settings)
-    assert not any(b"sk-test-secret-123" in p.read_bytes() for p in seeded_home.rglob("*") if p.is_file())
