@@ -81,24 +81,29 @@ class LLMAnswerer:
             return
         messages = build_messages(question, lang, hits)
         parts: list[str] = []
-        finished = False
+        received = finished = False
         with self._errors():
             stream = self._client.chat.completions.create(
                 model=self._settings.llm_model, messages=messages, stream=True, temperature=0  # type: ignore[arg-type]
             )
             for chunk in stream:
-                if not chunk.choices:
-                    continue
-                choice = chunk.choices[0]
-                delta = choice.delta.content if choice.delta else None
+                received = True
+                delta, finish = _read_chunk(chunk)
                 if delta:
                     parts.append(delta)
                     yield delta
-                if choice.finish_reason:
+                if finish:
                     finished = True
+        where = _server(self._settings)
+        if not received:
+            raise _malformed(where, "not an OpenAI-compatible event stream")
         if not finished:
             raise LLMError("the LLM reply was cut off before it finished; try again")
-        yield self.check("".join(parts), lang, hits)
+        reply = "".join(parts)
+        if not reply.strip():
+            raise LLMError(f"the LLM server at {where} sent an empty reply (no text at all); "
+                           f"try again, or check RAG_LLM_MODEL")
+        yield self.check(reply, lang, hits)
 
     @staticmethod
     def check(reply: str, lang: str, hits: list[Hit]) -> Draft:
@@ -122,18 +127,59 @@ class LLMAnswerer:
             reply = self._client.chat.completions.create(
                 model=self._settings.llm_model, messages=messages, temperature=0  # type: ignore[arg-type]
             )
-        content = (reply.choices[0].message.content or "").strip() if reply.choices else ""
-        return content or question
+            content = _completion_text(reply)
+        return content.strip() or question
 
     def _errors(self):  # type: ignore[no-untyped-def]
         return _translate_errors(self._settings)
 
 
+def _server(settings: Settings) -> str:
+    """The LLM server as named in error messages."""
+    return settings.openai_base_url or "api.openai.com"
+
+
+class _MalformedReply(ValueError):
+    """A 200 reply that is not the chat completion (chunk) asked for."""
+
+
+def _malformed(where: str, what: str) -> LLMError:
+    return LLMError(f"the LLM server at {where} sent a malformed reply ({what}): check that OPENAI_BASE_URL "
+                    f"points at an OpenAI-compatible API (usually ending in /v1)")
+
+
+def _read_chunk(chunk: object) -> tuple[str, bool]:
+    """The text of one stream chunk and whether it ends the reply. Chunks without choices (usage) are
+    empty; a text that is not a string is a :class:`_MalformedReply`."""
+    choices = getattr(chunk, "choices", None)
+    if not choices:
+        return "", False
+    if not isinstance(choices, list):
+        raise _MalformedReply("a stream chunk whose choices are not a list")
+    choice = choices[0]
+    content = getattr(getattr(choice, "delta", None), "content", None)
+    if content is not None and not isinstance(content, str):
+        raise _MalformedReply("a stream chunk whose text is not a string")
+    return content or "", bool(getattr(choice, "finish_reason", None))
+
+
+def _completion_text(reply: object) -> str:
+    """The message text of a non-streamed chat completion; :class:`_MalformedReply` if there is none.
+    (The client hands back a non-JSON body as a plain ``str``, and a JSON one of any shape as a model.)"""
+    choices = getattr(reply, "choices", None)
+    if not isinstance(choices, list) or not choices:
+        raise _MalformedReply("not a chat completion" if isinstance(reply, str) or choices is None else "no choices")
+    content = getattr(getattr(choices[0], "message", None), "content", None)
+    if not isinstance(content, str):
+        raise _MalformedReply("no message content")
+    return content
+
+
 class _translate_errors:
-    """Context manager: openai exceptions -> LLMError with an actionable message."""
+    """Context manager: openai exceptions and malformed replies -> LLMError with an actionable message."""
 
     def __init__(self, settings: Settings) -> None:
-        self._where = settings.openai_base_url or "api.openai.com"
+        self._where = _server(settings)
         self._settings = settings
 
     def __enter__(self) -> None:
@@ -165,4 +211,8 @@ class _translate_errors:
             raise LLMError(f"the LLM server rejected the request ({exc.status_code})") from None
         if isinstance(exc, openai.APIError):
             raise LLMError(f"the LLM reply could not be read ({type(exc).__name__})") from None
+        if isinstance(exc, _MalformedReply):
+            raise _malformed(self._where, str(exc)) from None
+        if isinstance(exc, ValueError):  # a body or an SSE event that is not JSON (json.JSONDecodeError)
+            raise _malformed(self._where, f"not valid JSON: {type(exc).__name__}") from None
         return False

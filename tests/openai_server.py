@@ -18,6 +18,11 @@ recorded in ``requests``.
         srv.script_error(429, headers={"retry-after-ms": "1"})
         srv.script_chat("Paris [1]")
         client = openai.OpenAI(base_url=srv.base_url, api_key="k")
+
+Broken servers: ``script_raw`` (any body, any status and content type),
+``script_events`` (an SSE stream of exactly the events given, malformed ones
+included) and ``script_malformed(kind)`` for the usual ways a reply is wrong
+(``MALFORMED_KINDS``).
 """
 from __future__ import annotations
 
@@ -64,6 +69,17 @@ class _Script:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     cut_after: int | None = None
+    raw_body: bytes | None = None  # sent verbatim, whatever the request asked for
+    content_type: str = "application/json"
+    events: list[Any] | None = None  # an SSE stream of exactly these events
+    done: bool = True  # end ``events`` with ``data: [DONE]``
+
+
+# Ways a 200 reply can be wrong (``script_malformed``). The first group are bodies sent as they are, to a
+# streaming request or not; the second are SSE streams.
+MALFORMED_BODIES = ("html", "truncated-json", "not-a-completion", "no-choices", "null-content")
+MALFORMED_STREAMS = ("bad-sse-json", "non-string-content", "not-sse", "empty-stream", "done-only", "no-events")
+MALFORMED_KINDS = MALFORMED_BODIES + MALFORMED_STREAMS
 
 
 def error_body(status: int, message: str | None = None, type: str | None = None, code: str | None = None) -> dict[str, Any]:
@@ -71,6 +87,22 @@ def error_body(status: int, message: str | None = None, type: str | None = None,
     return {"error": {"message": message or f"stub error {status}",
                       "type": type or _ERROR_TYPES.get(status, "server_error" if status >= 500 else "api_error"),
                       "param": None, "code": code if code is not None else _ERROR_CODES.get(status)}}
+
+
+def chat_completion(content: str | None, model: str = "stub-chat", **message: Any) -> dict[str, Any]:
+    """A well-formed ``chat.completion`` document (``content`` may be None, to break it on purpose)."""
+    return {"id": "chatcmpl-stub", "object": "chat.completion", "created": 0, "model": model,
+            "system_fingerprint": None,
+            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                         "message": {"role": "assistant", "content": content, "refusal": None, **message}}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+
+
+def chunk(delta: dict[str, Any], finish_reason: str | None = None, model: str = "stub-chat") -> dict[str, Any]:
+    """A well-formed ``chat.completion.chunk`` event for ``script_events``."""
+    return {"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": 0, "model": model,
+            "system_fingerprint": None,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}]}
 
 
 def split_tokens(text: str) -> list[str]:
@@ -182,6 +214,65 @@ class OpenAIStubServer:
         chunks, with no ``[DONE]`` and no chunked-encoding terminator (a truncated body)."""
         self._push(_Script(endpoint=endpoint, reply=reply, cut_after=cut_after))
 
+    def script_raw(self, body: str | bytes, *, status: int = 200, content_type: str = "text/html",
+                   headers: dict[str, str] | None = None, endpoint: Endpoint = "chat") -> None:
+        """Next matching request gets exactly ``body`` with ``status`` and ``content_type``, whether it asked
+        for a stream or not (e.g. ``"<html>oops"``, or a truncated JSON document as ``application/json``)."""
+        raw = body.encode() if isinstance(body, str) else body
+        self._push(_Script(endpoint=endpoint, status=status, raw_body=raw, content_type=content_type,
+                           headers=dict(headers or {})))
+
+    def script_json(self, obj: Any, *, status: int = 200, endpoint: Endpoint = "chat") -> None:
+        """Next matching request gets ``obj`` as its JSON body (a wrong shape on purpose, e.g. ``{"foo": 1}``)."""
+        self.script_raw(json.dumps(obj), status=status, content_type="application/json", endpoint=endpoint)
+
+    def script_events(self, events: list[Any], *, done: bool = True, endpoint: Endpoint = "chat") -> None:
+        """Next matching request gets a 200 ``text/event-stream`` of exactly ``events``, whatever it asked
+        for: a dict is sent as ``data: <json>``, a string as it is (``"data: {not json"``, ``"<p>hi</p>"``);
+        each is followed by a blank line. ``done`` ends the stream with ``data: [DONE]``."""
+        self._push(_Script(endpoint=endpoint, events=list(events), done=done))
+
+    def script_malformed(self, kind: str, *, endpoint: Endpoint = "chat") -> None:
+        """Next matching request gets a 200 reply broken in the way named by ``kind`` (``MALFORMED_KINDS``):
+
+        * ``html``: ``<html>oops</html>`` as ``text/html``
+        * ``truncated-json``: ``{"id": "chatcmpl-1", "choices": [`` as ``application/json``
+        * ``not-a-completion``: ``{"foo": 1}``
+        * ``no-choices``: a chat completion with ``"choices": []``
+        * ``null-content``: a chat completion whose ``message.content`` is null
+        * ``bad-sse-json``: an SSE stream whose second event is ``data: {not json``
+        * ``non-string-content``: an SSE stream whose delta ``content`` is a number, not a string
+        * ``not-sse``: an event stream of lines that are no SSE field at all (``<html>oops``)
+        * ``empty-stream``: a well-formed stream with no content (role, ``finish_reason: stop``, ``[DONE]``)
+        * ``done-only``: just ``data: [DONE]``
+        * ``no-events``: an event stream that ends without a single event
+        """
+        if kind == "html":
+            self.script_raw("<html>oops</html>", endpoint=endpoint)
+        elif kind == "truncated-json":
+            self.script_raw('{"id": "chatcmpl-1", "choices": [', content_type="application/json", endpoint=endpoint)
+        elif kind == "not-a-completion":
+            self.script_json({"foo": 1}, endpoint=endpoint)
+        elif kind == "no-choices":
+            self.script_json({**chat_completion("unused"), "choices": []}, endpoint=endpoint)
+        elif kind == "null-content":
+            self.script_json(chat_completion(None), endpoint=endpoint)
+        elif kind == "bad-sse-json":
+            self.script_events([chunk({"role": "assistant", "content": "Microsoft "}), "data: {not json",
+                                chunk({}, "stop")], endpoint=endpoint)
+        elif kind == "non-string-content":
+            self.script_events([chunk({"role": "assistant", "content": 42}), chunk({}, "stop")], endpoint=endpoint)
+        elif kind == "not-sse":
+            self.script_events(["<html>oops", "</html>"], done=False, endpoint=endpoint)
+        elif kind == "empty-stream":
+            self.script_events([chunk({"role": "assistant", "content": ""}), chunk({}, "stop")], endpoint=endpoint)
+        elif kind == "done-only":
+            self.script_events([], endpoint=endpoint)
+        elif kind == "no-events":
+            self.script_events([], done=False, endpoint=endpoint)
+        else:
+            raise ValueError(f"unknown malformed kind {kind!r}; one of {', '.join(MALFORMED_KINDS)}")
+
     def pending(self) -> int:
         """Number of scripted behaviours not consumed yet."""
         with self._lock:
@@ -273,6 +364,10 @@ class _Handler(BaseHTTPRequestHandler):
             if script.delay and self.stub._stopping.wait(script.delay):
                 self.close_connection = True
                 return
+            if script.raw_body is not None:
+                return self._send_raw(script.status, script.raw_body, script.content_type, script.headers)
+            if script.events is not None:
+                return self._send_events(script.events, script.done)
             if script.status != 200:
                 return self._send_json(script.status, script.error_body, script.headers)
             if endpoint == "models":
@@ -301,6 +396,28 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(data)
+
+    def _send_raw(self, status: int, data: bytes, content_type: str, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send_events(self, events: list[Any], done: bool) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for item in events:
+            line = item if isinstance(item, str) else f"data: {json.dumps(item)}"
+            self._write_chunk(f"{line}\n\n".encode())
+        if done:
+            self._write_chunk(b"data: [DONE]\n\n")
+        self.wfile.write(b"0\r\n\r\n")
 
     def _completion(self, body: dict[str, Any], reply: str) -> dict[str, Any]:
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))

@@ -1,12 +1,20 @@
 """LLM mode through the real `openai` client against an OpenAI-compatible server on 127.0.0.1."""
 
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from rag.errors import LLMError
 from rag.llm import NO_ANSWER
 from rag.pipeline import Pipeline
+from rag.types import Answer
 from tests.conftest import make_settings
-from tests.openai_server import OpenAIStubServer
+from tests.openai_server import MALFORMED_KINDS, OpenAIStubServer
 
 QUESTION = "How much did Microsoft invest in Italy?"
 
@@ -141,3 +149,80 @@ def test_key_comes_from_the_environment_only(seeded_home, stub, monkeypatch):
 
     settings = Settings.from_env()
     assert settings.openai_api_key == "sk-from-env" and "sk-from-env" not in repr(settings)
+
+
+# -- malformed 200 replies: a clear LLMError naming the server, never an answer, never the key --
+
+MALFORMED_STREAM_MESSAGES = {  # how the answering (streamed) request fails, per kind of broken reply
+    "bad-sse-json": "sent a malformed reply (not valid JSON",
+    "non-string-content": "sent a malformed reply (a stream chunk whose text is not a string)",
+    "empty-stream": "sent an empty reply (no text at all)",
+}
+
+
+def assert_clean_llm_error(error: BaseException, stub: OpenAIStubServer, expected: str) -> None:
+    message = str(error)
+    assert isinstance(error, LLMError), f"{type(error).__name__} escaped: {message}"
+    assert message.startswith(f"the LLM server at {stub.base_url} ") and expected in message, message
+    assert "\n" not in message and "Traceback" not in message
+    assert "sk-test-secret-123" not in message
+    assert error.__suppress_context__ or error.__context__ is None  # no chained traceback behind it
+
+
+@pytest.mark.parametrize("kind", MALFORMED_KINDS)
+def test_a_malformed_streamed_reply_is_a_clear_error_not_an_answer(seeded_home, stub, kind):
+    stub.script_malformed(kind)
+    pipeline = llm_pipeline(seeded_home, stub, llm_max_retries=0)
+    events: list[object] = []
+    with pytest.raises(Exception) as info:
+        for event in pipeline.ask_stream(QUESTION):
+            events.append(event)
+    expected = MALFORMED_STREAM_MESSAGES.get(kind, "sent a malformed reply (not an OpenAI-compatible event stream)")
+    assert_clean_llm_error(info.value, stub, expected)
+    assert not any(isinstance(e, Answer) for e in events)  # nothing was passed off as an answer
+    assert stub.pending() == 0 and len(stub.chat_requests()) == 1  # the broken reply was the one served
+    # The same pipeline answers again once the server behaves.
+    stub.script_chat("Microsoft invested 4.3 billion euros in Italy [1].")
+    assert pipeline.ask(QUESTION).answer == "Microsoft invested 4.3 billion euros in Italy [1]."
+
+
+@pytest.mark.parametrize("kind", MALFORMED_KINDS)
+def test_a_malformed_non_streamed_reply_fails_the_follow_up_before_answering(seeded_home, stub, kind):
+    """Condensing a follow-up is the non-streamed request: a broken reply there is an error too, not a
+    silent fall-back to the raw follow-up (which would be answered without its context)."""
+    stub.script_malformed(kind)
+    pipeline = llm_pipeline(seeded_home, stub, llm_max_retries=0)
+    with pytest.raises(Exception) as info:
+        pipeline.ask("And in Italy, how much?", history=[("Tell me about Microsoft", "It invested [1].")])
+    expected = "sent a malformed reply (not valid JSON" if kind == "truncated-json" else "sent a malformed reply ("
+    assert_clean_llm_error(info.value, stub, expected)
+    assert len(stub.chat_requests()) == 1 and stub.chat_requests()[0].body.get("stream") is not True
+
+
+def _rag_script() -> str:
+    beside = Path(sys.executable).with_name("rag")
+    found = str(beside) if beside.exists() else shutil.which("rag")
+    assert found, "the rag console script is not installed (pip install -e .)"
+    return found
+
+
+@pytest.mark.parametrize("kind, flags", [("html", []), ("bad-sse-json", ["--json"])])
+def test_cli_malformed_reply_exits_1_with_one_line_and_no_traceback(seeded_home, kind, flags):
+    key = "sk-test-cli-malformed-5f1e0c"
+    with OpenAIStubServer(api_key=key) as server:
+        server.script_malformed(kind)
+        url = server.base_url
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI_"))}
+        env.update(RAG_HOME=str(seeded_home), OPENAI_API_KEY=key, OPENAI_BASE_URL=url, RAG_LLM_RETRIES="0",
+                   RAG_PROGRESS="0")
+        result = subprocess.run([_rag_script(), "ask", "--mode", "llm", *flags, QUESTION], env=env,
+                                capture_output=True, text=True, timeout=300)
+        assert server.pending() == 0 and len(server.chat_requests()) == 1  # it did get the broken reply
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert re.fullmatch(rf"error: the LLM server at {re.escape(url)} sent a malformed reply \(.+\): "
+                        r"check that OPENAI_BASE_URL .*", lines[0]), lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "Sources:" not in result.stdout and "mode: llm" not in result.stdout and '"answer"' not in result.stdout
+    assert key not in result.stderr + result.stdout

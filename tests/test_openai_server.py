@@ -189,3 +189,82 @@ def test_close_is_prompt_with_open_keepalive_and_pending_delay() -> None:
     start = time.monotonic()
     srv.close()
     assert time.monotonic() - start < 1
+
+
+# -- malformed replies: what the real client makes of them (rag/llm.py must turn each into an LLMError) --
+
+def test_raw_body_non_json_comes_back_as_a_plain_string(srv: OpenAIStubServer) -> None:
+    """Surprise: a 200 ``text/html`` body is no error for the client: ``create`` returns the text itself."""
+    srv.script_malformed("html")
+    out = client(srv).chat.completions.create(model="m", messages=MSGS)  # type: ignore[arg-type]
+    assert out == "<html>oops</html>" and not hasattr(out, "choices")
+    srv.script_raw("teapot", status=418, content_type="text/plain")
+    with pytest.raises(openai.APIStatusError) as err:
+        client(srv).chat.completions.create(model="m", messages=MSGS)  # type: ignore[arg-type]
+    assert err.value.status_code == 418
+    assert srv.pending() == 0
+
+
+def test_truncated_json_body_raises_a_bare_json_error(srv: OpenAIStubServer) -> None:
+    """Surprise: invalid JSON labelled ``application/json`` escapes as ``json.JSONDecodeError``, no openai error."""
+    import json
+
+    srv.script_malformed("truncated-json")
+    with pytest.raises(json.JSONDecodeError) as err:
+        client(srv).chat.completions.create(model="m", messages=MSGS)  # type: ignore[arg-type]
+    assert not isinstance(err.value, openai.OpenAIError)
+
+
+@pytest.mark.parametrize("kind, choices", [("not-a-completion", None), ("no-choices", [])])
+def test_json_of_the_wrong_shape_is_not_validated(srv: OpenAIStubServer, kind: str, choices: object) -> None:
+    """The client builds its model without validation: ``{"foo": 1}`` gives ``choices=None``."""
+    srv.script_malformed(kind)
+    out = client(srv).chat.completions.create(model="m", messages=MSGS)  # type: ignore[arg-type]
+    assert out.choices == choices
+
+
+def test_null_content_is_passed_through(srv: OpenAIStubServer) -> None:
+    srv.script_malformed("null-content")
+    out = client(srv).chat.completions.create(model="m", messages=MSGS)  # type: ignore[arg-type]
+    assert out.choices[0].message.content is None and out.choices[0].finish_reason == "stop"
+
+
+def test_bad_sse_json_yields_the_good_events_then_raises_a_bare_json_error(srv: OpenAIStubServer) -> None:
+    import json
+
+    srv.script_malformed("bad-sse-json")
+    got: list[str] = []
+    with pytest.raises(json.JSONDecodeError):
+        for c in client(srv).chat.completions.create(model="m", messages=MSGS, stream=True):  # type: ignore[arg-type]
+            got.append(c.choices[0].delta.content or "")
+    assert got == ["Microsoft "]
+
+
+@pytest.mark.parametrize("kind", ["html", "truncated-json", "not-a-completion", "no-choices", "null-content",
+                                  "not-sse", "done-only", "no-events"])
+def test_a_stream_that_is_not_sse_yields_nothing_and_raises_nothing(srv: OpenAIStubServer, kind: str) -> None:
+    """Surprise: for ``stream=True`` any 200 body without ``data:`` events is simply an empty stream."""
+    srv.script_malformed(kind)
+    stream = client(srv).chat.completions.create(model="m", messages=MSGS, stream=True)  # type: ignore[arg-type]
+    assert list(stream) == []
+    assert srv.pending() == 0 and len(srv.chat_requests()) == 1
+
+
+def test_empty_and_non_string_streams_are_well_formed_chunks(srv: OpenAIStubServer) -> None:
+    srv.script_malformed("empty-stream")
+    chunks = list(client(srv).chat.completions.create(model="m", messages=MSGS, stream=True))  # type: ignore[arg-type]
+    assert [c.choices[0].delta.content for c in chunks] == ["", None]
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    srv.script_malformed("non-string-content")
+    chunks = list(client(srv).chat.completions.create(model="m", messages=MSGS, stream=True))  # type: ignore[arg-type]
+    assert chunks[0].choices[0].delta.content == 42  # not validated either
+
+
+def test_script_events_sends_exactly_what_it_is_given(srv: OpenAIStubServer) -> None:
+    from tests.openai_server import chunk
+
+    srv.script_events([chunk({"content": "Hi "}), ": a comment line", chunk({"content": "there"}, "stop")])
+    chunks = list(client(srv).chat.completions.create(model="m", messages=MSGS, stream=True))  # type: ignore[arg-type]
+    assert [c.choices[0].delta.content for c in chunks] == ["Hi ", "there"]
+    with pytest.raises(ValueError, match="unknown malformed kind"):
+        srv.script_malformed("nope")
