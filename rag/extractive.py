@@ -21,7 +21,12 @@ either drops right answers or answers made-up questions). We abstain when
   Beijing/Pékin, or be a German noun: then the quoted passage must at least
   mention the question's other names), or
 * the question asks for a kind of answer (an amount, a date, a name) that no
-  well-matching sentence contains.
+  well-matching sentence contains. The check is made on the sentence that holds the
+  value (not on a two-sentence window as a whole): it must itself be related to the
+  question, the question's names must appear in it or before it (a later sentence
+  refers back, "La société ..."), and, in the question's own language, it must name
+  what is counted or priced ("combien de chercheurs", "what salary"). Years are
+  dates, not amounts; a name the question gave is not an answer to "who".
 
 The thresholds are properties of the e5 model's similarity scale, not of any
 question set; ``eval/`` measures them on gold sets in several languages.
@@ -38,7 +43,7 @@ import numpy as np
 from rag.messages import NOT_IN_DOCUMENTS, localized
 from rag.question import _CAPITALIZED, AnswerType, QuestionProfile
 from rag.retrieval import remove_language_bias
-from rag.text import fold, term_prefix, term_prefixes, word_tokens
+from rag.text import fold, term_prefixes, word_tokens
 from rag.types import Citation, Hit, Span
 
 # --- calibration on e5-small's cosine scale (query: vs passage: prefixes) ---------
@@ -65,7 +70,10 @@ _DATE = re.compile(
     r"novembre|decembre|januar|februar|marz|juni|juli|oktober|dezember)\b"
 )
 CAPITALIZED = _CAPITALIZED
+# Years and quarter labels are dates, not quantities: "Fin 2017, ..." does not say how much or how many.
+_DATE_NUMBERS = re.compile(r"\b(?:1[89]\d\d|20\d\d)\b(?![.,]\d)|\b[qth][1-4]\b")
 WINDOW_PENALTY = 0.01  # two adjacent sentences must beat one sentence clearly
+TYPED_SENTENCE_FLOOR = TYPE_MATCH_FLOOR  # the sentence giving the value, not just its window
 
 
 @dataclass
@@ -77,6 +85,8 @@ class Candidate:
     spans: list[Span]
     vector: np.ndarray
     similarity: float
+    # Each quoted sentence's own similarity to the question (a window is judged sentence by sentence too).
+    sentence_similarities: list[float] = field(default_factory=list)
     score: float = 0.0
 
     @property
@@ -100,6 +110,10 @@ class Draft:
     citations: list[Citation]
 
 
+def _without_dates(folded: str) -> str:
+    return _DATE_NUMBERS.sub(" ", folded)
+
+
 def sentence_has_type(text: str, answer_type: AnswerType | None, question_names: frozenset[str]) -> bool:
     """Does ``text`` contain the kind of thing the question asks for?"""
     if answer_type is None:
@@ -108,19 +122,37 @@ def sentence_has_type(text: str, answer_type: AnswerType | None, question_names:
     if answer_type == "money":
         return bool(_MONEY.search(folded))
     if answer_type == "number":
-        return bool(_NUMBER_WORDS.search(folded))
+        return bool(_NUMBER_WORDS.search(_without_dates(folded)))
     if answer_type == "date":
         return bool(_DATE.search(folded))
-    if answer_type == "entity" and _NUMBER_WORDS.search(folded):
+    if answer_type == "entity" and _NUMBER_WORDS.search(_without_dates(folded)):
         return True
     # name / place: some proper name that the question did not already give
-    for i, match in enumerate(CAPITALIZED.finditer(text)):
+    return any(not _given_by_question(word, glued, question_names) for word, glued in _capitalized_words(text))
+
+
+def _capitalized_words(text: str) -> list[tuple[str, str]]:
+    """Capitalized words of a sentence (not its first word, not numbers), each with the word
+    written before it glued on ("Hong Kong" -> ("Kong", "HongKong")): a question may glue them."""
+    matches = list(CAPITALIZED.finditer(text))
+    words = []
+    for i, match in enumerate(matches):
         word = match.group(1)
-        if (i == 0 and match.start() == 0) or word[0].isdigit():
+        if match.start() == 0 or word[0].isdigit():
             continue
-        if any(term_prefix(t) not in question_names for t in word_tokens(word)):
-            return True
-    return False
+        previous = matches[i - 1].group(1) if i > 0 and match.start() - matches[i - 1].end() == 1 else ""
+        words.append((word, previous + word if previous and not previous[0].isdigit() else word))
+    return words
+
+
+def _given_by_question(word: str, glued: str, question_names: frozenset[str]) -> bool:
+    """Is this name one the question already gave? Compared as coverage compares (``term_prefixes``);
+    the second half of a two-word name counts as given when the question wrote both as one
+    word ("Hongkong" gives "Hong Kong")."""
+    if all(term_prefixes(token) & question_names for token in word_tokens(word)):
+        return True
+    return glued != word and bool(term_prefixes(fold(glued)) & question_names) \
+        and bool(term_prefixes(glued[: len(glued) - len(word)]) & question_names)
 
 
 class ExtractiveAnswerer:
@@ -147,15 +179,16 @@ class ExtractiveAnswerer:
         known = [name for name in profile.name_words if any(self._corpus_has_term(p) for p in name)]
         unknown = [name for name in profile.name_words if name not in known]
         weak = [name for name in unknown if name in profile.weak_names]
-        if len(weak) < len(unknown) or len(weak) > 1 or (unknown and not known):
+        if _names_missing(known, unknown, weak, lang):
             return abstain  # the question names something the documents never mention
         # With one unknown name, the passage must at least be about the names we do know.
         must_cover = known if unknown else [name for name in known if name not in profile.weak_names]
+        # And it must mention at least one of the known names, if there are any that are surely names
+        # (a lone capitalized German word may be a common noun, "Jahresanfang").
+        some_of = [name for name in known if lang != "de" or name not in profile.weak_names]
         eligible = [
             c for c in candidates
-            if c.similarity >= TYPE_MATCH_FLOOR
-            and _name_coverage(c, must_cover) >= MIN_NAME_COVERAGE
-            and sentence_has_type(c.text, profile.answer_type, profile.names)
+            if c.similarity >= TYPE_MATCH_FLOOR and _supports(c, profile, lang, must_cover, some_of)
         ]
         if not eligible:
             return abstain
@@ -194,7 +227,8 @@ class ExtractiveAnswerer:
                     continue
                 seen.add(key)
                 vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
-                candidate = Candidate(rank, hit, [spans[i] for i in indices], vector, float(vector @ question_vector))
+                candidate = Candidate(rank, hit, [spans[i] for i in indices], vector, float(vector @ question_vector),
+                                      [float(vectors[i] @ question_vector) for i in indices])
                 candidate.score = self._score(candidate, profile) - (WINDOW_PENALTY if len(indices) > 1 else 0.0)
                 candidates.append(candidate)
         remove_language_bias(candidates, lambda c: c.hit.chunk.lang, lambda c: c.similarity,
@@ -229,6 +263,17 @@ class ExtractiveAnswerer:
         return chosen
 
 
+def _names_missing(known: list[frozenset[str]], unknown: list[frozenset[str]], weak: list[frozenset[str]],
+                   lang: str) -> bool:
+    """Is what the question names absent from the corpus? A distinctive or multi-word name is
+    evidence; a lone capitalized word is weak evidence (translated, or a German noun). In German
+    every noun is capitalized ("Mitgründer", "Börsenbeginn"), so lone words only count when
+    nothing the question names is known; in other languages two of them count."""
+    if len(weak) < len(unknown) or (unknown and not known):
+        return True
+    return lang != "de" and len(weak) > 1
+
+
 def _in_question_language(best: Candidate, ranked: list[Candidate], lang: str) -> Candidate:
     """If the best passage has a translation in the question's language, quote that one."""
     if best.hit.chunk.lang == lang:
@@ -240,11 +285,45 @@ def _in_question_language(best: Candidate, ranked: list[Candidate], lang: str) -
     return best
 
 
-def _name_coverage(candidate: Candidate, names: list[frozenset[str]]) -> float:
-    """Share of the question's names that the quoted passage mentions (1.0 if it names none)."""
+def _supports(candidate: Candidate, profile: QuestionProfile, lang: str,
+              must_cover: list[frozenset[str]], some_of: list[frozenset[str]]) -> bool:
+    """Does the passage hold the kind of answer asked for, about what the question names?
+
+    The value quoted as the answer must come from a sentence that
+
+    * holds the asked-for kind of answer (amount, date, name...) and is itself related to the
+      question: a two-sentence window can pair an on-topic sentence with a neighbour that
+      merely contains a figure about something else;
+    * in the question's language, names the thing asked about (``_mentions_focus``);
+    * is about the question's names, which must appear in it or BEFORE it: "Joe Tsai ... . La
+      société s'est engagée à investir 380 milliards" is about Joe Tsai's company (a later
+      sentence refers back), but in "X rose 400 million. Y also ..." the 400 million is not Y's.
+    """
+    same_language = candidate.hit.chunk.lang == lang
+    for j, (span, similarity) in enumerate(zip(candidate.spans, candidate.sentence_similarities)):
+        if similarity < TYPED_SENTENCE_FLOOR or not sentence_has_type(span.text, profile.answer_type, profile.names):
+            continue
+        if same_language and not _mentions_focus(span.text, profile):
+            continue
+        context = " ".join(s.text for s in candidate.spans[: j + 1])
+        if _name_coverage(context, must_cover) >= MIN_NAME_COVERAGE and (not some_of or _name_coverage(context, some_of) > 0):
+            return True
+    return False
+
+
+def _mentions_focus(text: str, profile: QuestionProfile) -> bool:
+    """A sentence in the question's own language that gives the amount asked for names it:
+    "combien de chercheurs" is not answered by "400 millions de téléchargements", nor "quel
+    salaire" by a sentence about an investment. Across languages the word is translated, so
+    only the similarity floor applies there."""
+    return not profile.focus or bool(term_prefixes(text) & profile.focus)
+
+
+def _name_coverage(text: str, names: list[frozenset[str]]) -> float:
+    """Share of the question's names that ``text`` mentions (1.0 if the question names none)."""
     if not names:
         return 1.0
-    present = term_prefixes(candidate.text)
+    present = term_prefixes(text)
     return sum(1 for word in names if word & present) / len(names)
 
 

@@ -76,6 +76,9 @@ class QuestionProfile:
     # translated there (Beijing/Pékin) or, in German, be a common noun ("Stellen"). Weaker
     # evidence than "Elon Musk", "SenseTime" or "2023".
     weak_names: frozenset[frozenset[str]] = frozenset()
+    # The word(s) naming what is counted or priced ("combien de chercheurs", "what salary"): an
+    # answer in the question's language that quantifies something else answers another question.
+    focus: frozenset[str] = frozenset()
 
     @property
     def names(self) -> frozenset[str]:
@@ -92,7 +95,48 @@ class QuestionProfile:
         key_terms = frozenset(term_prefix(t) for t in word_tokens(question) if len(t) >= 3 or t[0].isdigit())
         names = _names(question, lang)
         return cls(answer_type, key_terms, tuple(dict.fromkeys(n for n, _ in names)),
-                   frozenset(n for n, weak in names if weak))
+                   frozenset(n for n, weak in names if weak), _focus(folded, answer_type))
+
+
+# The money words of the "money" pattern that name the amount asked for (not "paid", "spent":
+# a verb is paraphrased freely, "le salaire" is rarely called anything else in the same language).
+_MONEY_NOUNS = re.compile(
+    r"\b(salary|salaries|wage|wages|pay|bonus|compensation|severance|price|prices|cost|costs|fee|fees|fine|fines|"
+    r"rent|revenue|revenues|turnover|sales|income|earnings|profit|profits|loss|losses|dividend|dividends|damages|"
+    r"valuation|net worth|"
+    r"salaire|salaires|remuneration|prime|indemnite|indemnites|prix|cout|couts|frais|amende|amendes|loyer|"
+    r"chiffre d'affaires|revenu|revenus|benefice|benefices|perte|pertes|dividende|dividendes|valorisation|fortune|"
+    r"gehalt|gehalter|lohn|vergutung|abfindung|preis|preise|kosten|gebuhr|gebuhren|strafe|miete|umsatz|umsatze|"
+    r"einkommen|gewinn|gewinne|verlust|verluste|dividende|schadensersatz|bewertung|vermogen)\b")
+# "how many X": the counted noun follows the quantifier (French: right after "de"; English and
+# German may put an adjective first, "how many derivative models", "wie viele neue Stellen").
+_COUNTED = re.compile(
+    r"\b(?:how many|wie viele|wieviele|cuantos|cuantas|quanti|quante|hoeveel)\s+([\w-]+)(?:\s+([\w-]+))?|"
+    r"\bcombien (?:de |d')([\w-]+)")
+# Not a checkable counted noun: how many *times* (a frequency), "people" (any word for persons
+# answers it: employees, staff...), auxiliaries that follow "how many" directly.
+_NOT_COUNTED = frozenset(
+    """times fois mal veces volte keer people persons personnes gens menschen leute personen personas persone
+    mensen did do does have has had are were will would can could""".split())
+# Money itself ("how much money", "combien d'argent") is checked by the currency, not by a word.
+_MONEY_ITSELF = frozenset("money argent geld dinero soldi denaro".split())
+
+
+def _focus(folded: str, answer_type: AnswerType | None) -> frozenset[str]:
+    """Term prefixes of the word(s) naming what a money or how-many question asks about."""
+    from rag.text import stopwords
+
+    words: list[str] = []
+    if answer_type == "money":
+        match = _MONEY_NOUNS.search(folded)
+        words = match.group(1).replace("'", " ").split() if match else []
+    elif answer_type == "number":
+        for match in _COUNTED.finditer(folded):
+            words += [w for w in match.groups() if w]
+    words = [w for w in words if w not in _NOT_COUNTED and w not in stopwords()]
+    if any(w in _MONEY_ITSELF for w in words):
+        return frozenset()
+    return frozenset(term_prefix(t) for w in words for t in word_tokens(w) if len(t) >= 3)
 
 
 # Capitalized words that every language spells its own way: not evidence about the corpus.
@@ -109,6 +153,7 @@ def _names(question: str, lang: str) -> list[tuple[frozenset[str], bool]]:
     """(name parts, weak) for each name the question mentions."""
     names: list[tuple[frozenset[str], bool]] = []
     matches = [m for m in _CAPITALIZED.finditer(question) if m.group(1).strip(".-’'")]
+    last_named = -1  # index in ``matches`` of the word that gave the last name
     for i, match in enumerate(matches):
         word = match.group(1).strip(".-’'")
         special = word[0].isdigit() or _looks_like_name(word)
@@ -117,12 +162,33 @@ def _names(question: str, lang: str) -> list[tuple[frozenset[str], bool]]:
         if fold(word) in _TRANSLATED_WORDS:
             continue
         in_sequence = _in_name_sequence(matches, i)
+        modifier = _compound_modifier(word) if lang == "de" else frozenset()
         if lang == "de" and not special and not in_sequence and _after_determiner(question[: match.start()]):
+            if modifier:  # "die BABA-Aktie": the noun is common, its modifier a name
+                names.append((modifier, True))
             continue
-        parts = frozenset(term_prefix(t) for t in word_tokens(word) if len(t) >= 2 or t[0].isdigit())
-        if parts:
-            names.append((parts, not (in_sequence or _is_distinctive(word))))
+        parts = frozenset(term_prefix(t) for t in word_tokens(word) if len(t) >= 2 or t[0].isdigit()) | modifier
+        if not parts:
+            if last_named == i - 1:
+                last_named = i  # a one-letter part ("F&E-Budget") continues the name before it
+            continue
+        if lang == "de" and last_named == i - 1 and i > 0 and match.start() - matches[i - 1].end() <= 1:
+            # German capitalizes nouns, so "hat Alibaba Stellen", "Alibabas Budget" look like
+            # two-word names: keep a sequence as ONE name, present if any part is.
+            previous, _ = names.pop()
+            parts |= previous
+        names.append((parts, not (in_sequence or _is_distinctive(word))))
+        last_named = i
     return names
+
+
+def _compound_modifier(word: str) -> frozenset[str]:
+    """The name in a German hyphenated compound: "BABA-Aktie", "Qwen-Modelle", "Tongyi-Labor"
+    name their subject in the first part (the head, the last part, is a common noun)."""
+    parts = word.split("-")
+    if len(parts) < 2 or len(parts[0]) < 3 or _looks_like_name(parts[-1]):
+        return frozenset()
+    return frozenset(term_prefix(t) for t in word_tokens(parts[0]) if len(t) >= 3)
 
 
 def _is_distinctive(word: str) -> bool:

@@ -77,3 +77,91 @@ def test_citation_parser_keeps_valid_numbers_renumbers_and_maps_sentences():
     assert parsed.citations[0].text == "Beta hired 20 engineers."
     assert parsed.citations[1].text == "Alpha invested 4 million."
     assert cited_numbers("a [1] b [2, 3] c [x]") == [1, 2, 3]
+
+
+# --- the answerer's rules on synthetic passages (no model: vectors set each sentence's similarity) ---
+
+import numpy as np  # noqa: E402
+
+from rag.extractive import ExtractiveAnswerer  # noqa: E402
+from rag.text import term_prefixes  # noqa: E402
+
+DIM = 16
+
+
+def _unit(similarity: float, axis: int) -> np.ndarray:
+    """A unit vector whose cosine with the question vector (axis 0) is ``similarity``."""
+    vector = np.zeros(DIM, dtype=np.float32)
+    vector[0], vector[axis] = similarity, (1 - similarity ** 2) ** 0.5
+    return vector
+
+
+def _ask(question: str, sentences: list[tuple[str, float]], lang: str = "en", doc_lang: str = "en"):
+    """Answer ``question`` from one chunk made of ``sentences`` (text, similarity to the question)."""
+    spans, cursor = [], 0
+    for text, _ in sentences:
+        spans.append(Span(cursor, cursor + len(text), text))
+        cursor += len(text) + 1
+    text = " ".join(t for t, _ in sentences)
+    chunk = Chunk("c0", "d0", "synthetic.txt", 0, 0, len(text), text, doc_lang, "t", tuple(spans))
+    vectors = np.stack([_unit(similarity, i + 1) for i, (_, similarity) in enumerate(sentences)])
+    corpus_terms = term_prefixes(text)
+    answerer = ExtractiveAnswerer(lambda prefix: prefix in corpus_terms)
+    return answerer.answer(question, lang, _unit(1.0, 1), [Hit(chunk, 0.9, 0.9)], {"c0": vectors})
+
+
+def test_the_value_must_come_from_an_on_topic_sentence_not_its_neighbour():
+    # The window of both sentences is similar enough (0.89), but the figure sits in the unrelated one.
+    sentences = [("Alphacorp announced a big push into robotics.", 0.90), ("Betacorp raised 40 million.", 0.70)]
+    assert _ask("How much did Alphacorp invest in robotics?", sentences).abstained
+    sentences[1] = ("Betacorp raised 40 million.", 0.85)
+    assert not _ask("How much did Alphacorp invest in robotics?", sentences).abstained
+
+
+def test_the_question_names_must_come_before_or_with_the_value():
+    # A later sentence can refer back ("The company") to a name, not forward.
+    backward = [("Alphacorp presented its robotics plan.", 0.85), ("The company will invest 40 million.", 0.85)]
+    draft = _ask("How much will Alphacorp invest?", backward)
+    assert not draft.abstained and "40 million" in draft.text
+    forward = [("Betacorp will invest 40 million.", 0.85), ("Alphacorp presented its robotics plan.", 0.85)]
+    assert _ask("How much will Alphacorp invest?", forward).abstained
+
+
+def test_an_answer_mentions_at_least_one_name_the_question_gives():
+    sentences = [("The group downloaded 400 million files.", 0.9), ("Deltacorp is also mentioned here.", 0.5)]
+    assert _ask("How many times were the Deltacorp models downloaded?", sentences).abstained
+
+
+def test_same_language_answer_must_name_what_is_counted_or_priced():
+    downloads = [("Alphacorp models were downloaded 400 million times.", 0.9)]
+    assert _ask("How many researchers work at Alphacorp?", downloads).abstained
+    staff = [("Alphacorp employs 300 researchers.", 0.9)]
+    assert not _ask("How many researchers work at Alphacorp?", staff).abstained
+    # Across languages the counted word is translated: only similarity and type are checked.
+    french = [("Alphacorp emploie 300 chercheurs.", 0.9)]
+    assert not _ask("How many researchers work at Alphacorp?", french, "en", "fr").abstained
+    salary = [("Alphacorp invested 5 million dollars in Spain.", 0.9)]
+    assert _ask("What salary does Alphacorp pay its chief?", salary).abstained
+
+
+def test_years_are_dates_not_amounts():
+    assert not sentence_has_type("Fin 2017, le groupe a ouvert un centre.", "number", frozenset())
+    assert sentence_has_type("En 2017, il a investi 4 milliards.", "number", frozenset())
+    assert not sentence_has_type("The results for Q2 2024 came out.", "number", frozenset())
+    assert not sentence_has_type("Fin 2017, le groupe a ouvert un centre.", "entity", frozenset())
+
+
+def test_a_two_word_place_the_question_writes_as_one_word_is_not_a_new_name():
+    text = "Le groupe ouvre un laboratoire avec Alphacorp à Hong Kong."
+    assert not sentence_has_type(text, "name", frozenset({"alph", "hong"}))
+    assert sentence_has_type(text, "name", frozenset({"alph"}))
+    assert sentence_has_type("Le laboratoire de Hong Kong est dirigé par Jean Dupont.", "name", frozenset({"hong"}))
+
+
+def test_german_nouns_alone_are_no_evidence_that_the_documents_lack_a_name():
+    from rag.extractive import _names_missing
+
+    known, unknown = [frozenset({"alph"})], [frozenset({"mitg"}), frozenset({"vors"})]
+    assert not _names_missing(known, unknown, unknown, "de")  # "Wer ist Mitgründer und Vorsitzender von Alphacorp?"
+    assert _names_missing(known, unknown, unknown, "en")  # two unknown names in English
+    assert _names_missing([], unknown, unknown, "de")  # nothing the question names is known
