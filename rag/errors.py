@@ -31,3 +31,7 @@ class IndexBusyError(RagError):
 
 class LLMError(RagError):
     """The LLM server failed, refused the key, or timed out."""
+
+
+class IndexFormatError(RagError):
+    """The index was written by a version of rag with another storage layout."""

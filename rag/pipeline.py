@@ -8,14 +8,17 @@
 
 Ingest is crash-safe: a document's chunks are written first, then its record
 (the commit), then its old chunks are deleted; queries only see chunks whose
-document record carries the same content hash. The BM25 side is rebuilt from
-the committed chunks after any change and tagged with the store version.
+document record carries the same content hash. An ingest marks itself under
+way in the store; the next one, finding the mark of a killed run, first deletes
+every chunk no committed document owns. The BM25 side is updated with the
+chunks added and removed after any change and tagged with the store version.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -24,7 +27,7 @@ import numpy as np
 from rag.config import Mode, Settings
 from rag.errors import InputError
 from rag.extractive import ExtractiveAnswerer
-from rag.lexical import LexicalIndex
+from rag.lexical import Item, LexicalIndex
 from rag.locking import IngestLock
 from rag.messages import NO_DOCUMENTS_INDEXED, localized
 from rag.retrieval import CorpusView, Filters, HybridRetriever
@@ -33,6 +36,24 @@ from rag.text import detect_question_language, normalize_spaces, strip_controls
 from rag.types import Answer, Chunk, Document, FileOutcome, IngestReport
 
 Progress = Callable[[int, int, str], None]  # (done, total, current file)
+
+# Documents are embedded and written in groups of about this many texts (chunks and
+# sentences): the model runs larger batches and Chroma gets fewer, larger writes.
+BATCH_TEXTS = 256
+
+
+@dataclass
+class _Pending:
+    """A new or changed document, chunked, waiting to be embedded and written."""
+
+    doc: Document
+    replaces: bool
+    chunks: list[Chunk]
+    reusable: dict[str, np.ndarray]
+
+    @property
+    def texts(self) -> int:
+        return sum(1 + len(c.sentences) for c in self.chunks)
 
 
 class Pipeline:
@@ -75,17 +96,36 @@ class Pipeline:
                 self._view = self._load_view(store, version)
             return self._view
 
-    def _load_view(self, store: Store, version: int, rebuild: bool = False) -> CorpusView:
+    def _load_view(self, store: Store, version: int, lexical: LexicalIndex | None = None) -> CorpusView:
         records = store.documents()
         live = {doc_id: rec.sha256 for doc_id, rec in records.items()}
-        lexical = None if rebuild else LexicalIndex.load(self._bm25_dir)
+        if lexical is None or lexical.version != version:
+            lexical = LexicalIndex.load(self._bm25_dir)
         if lexical is None or lexical.version != version:
             lexical = self._rebuild_lexical(store, live, version)
-        return CorpusView(live, tuple(sorted({rec.lang for rec in records.values()})), lexical, version)
+        languages = tuple(sorted({rec.lang for rec in records.values()}))
+        return CorpusView(live, languages, lexical, version, sum(rec.chunks for rec in records.values()))
 
     def _rebuild_lexical(self, store: Store, live: dict[str, str], version: int) -> LexicalIndex:
-        items = ((c.chunk_id, c.text, c.lang) for c, sha in store.iter_chunks() if live.get(c.doc_id) == sha)
-        lexical = LexicalIndex.build(items, version)
+        items = ((s.chunk.chunk_id, s.chunk.text, s.chunk.lang) for s in store.iter_chunks()
+                 if live.get(s.chunk.doc_id) == s.doc_sha)
+        return self._save_lexical(LexicalIndex.build(items, version))
+
+    def _update_lexical(self, store: Store, before: int, version: int, added: list[Item],
+                        removed: list[str]) -> LexicalIndex:
+        """The BM25 side after an ingest: updated in place if it mirrored the store before it."""
+        current = self._view.lexical if self._view is not None else LexicalIndex.load(self._bm25_dir)
+        if current is not None and current.version != before:
+            current = LexicalIndex.load(self._bm25_dir)
+        updated = None
+        if current is not None and current.version == before:
+            updated = current.updated(self._bm25_dir, added, removed, version)
+        if updated is None:
+            records = store.documents()
+            return self._rebuild_lexical(store, {d: r.sha256 for d, r in records.items()}, version)
+        return self._save_lexical(updated)
+
+    def _save_lexical(self, lexical: LexicalIndex) -> LexicalIndex:
         try:
             lexical.save(self._bm25_dir)
         except OSError:
@@ -104,9 +144,17 @@ class Pipeline:
         with IngestLock(self.settings.home):
             store = self._open_store(create=True)
             before = store.documents()
+            version_before = store.version()
             timings = {"load": 0.0, "chunk": 0.0, "embed": 0.0, "store": 0.0, "lexical": 0.0}
-            changed = False
+            added: list[Item] = []
+            removed: list[str] = []
+            rebuild = store.begin_ingest()  # True: a killed ingest left chunks no document owns
+            if rebuild:
+                removed += store.delete_uncommitted_chunks({d: r.sha256 for d, r in before.items()})
+                report.chunks_removed += len(removed)
+            changed = rebuild
             seen: set[str] = set()
+            pending: list[_Pending] = []
             t = time.perf_counter()
             for i, item in enumerate(load_all(files, self.settings.max_file_mb * 1024 * 1024)):
                 timings["load"] += time.perf_counter() - t
@@ -116,65 +164,94 @@ class Pipeline:
                     report.files.append(FileOutcome(item.path, "skipped", reason=item.reason))
                 else:
                     seen.add(item.doc_id)
-                    outcome = self._ingest_document(store, item, before.get(item.doc_id), report, timings)
+                    outcome = self._prepare_document(store, item, before.get(item.doc_id), report, timings, pending)
                     changed |= outcome.status != "unchanged"
                     report.files.append(outcome)
+                    if sum(p.texts for p in pending) >= BATCH_TEXTS:
+                        self._write_documents(store, pending, report, timings, added, removed)
+                        pending = []
                 t = time.perf_counter()
+            self._write_documents(store, pending, report, timings, added, removed)
             if progress:
                 progress(len(files), len(files), "")
             if prune:
                 for doc_id, record in before.items():
                     if doc_id not in seen and not Path(record.path).exists():
-                        report.chunks_removed += store.delete_document(doc_id)
+                        gone = store.delete_document(doc_id)
+                        removed += gone
+                        report.chunks_removed += len(gone)
                         report.files.append(FileOutcome(record.path, "pruned", chunks=record.chunks))
                         changed = True
+            t = time.perf_counter()
             if changed or not self._bm25_dir.exists():
-                t = time.perf_counter()
-                version = store.bump_version() if changed else store.version()
-                self._view = self._load_view(store, version, rebuild=True)
-                timings["lexical"] += time.perf_counter() - t
+                version = store.bump_version() if changed else version_before
+                if rebuild or not changed:
+                    lexical = self._rebuild_lexical(store, {d: r.sha256 for d, r in store.documents().items()}, version)
+                else:
+                    lexical = self._update_lexical(store, version_before, version, added, removed)
+                self._view = self._load_view(store, version, lexical)
+            store.end_ingest()
+            timings["lexical"] += time.perf_counter() - t
         report.timings_s = {k: round(v, 3) for k, v in timings.items()}
         report.seconds = time.perf_counter() - started
         return report
 
-    def _ingest_document(self, store: Store, doc: Document, previous, report: IngestReport,  # type: ignore[no-untyped-def]
-                         timings: dict[str, float]) -> FileOutcome:
+    def _prepare_document(self, store: Store, doc: Document, previous, report: IngestReport,  # type: ignore[no-untyped-def]
+                          timings: dict[str, float], pending: list["_Pending"]) -> FileOutcome:
+        """Chunk a new or changed document and queue it for writing; an unchanged one costs nothing."""
         from rag.chunking import chunk_document
 
         if previous is not None and previous.sha256 == doc.sha256:
-            # Leftovers of a run killed between the commit and the clean-up.
-            report.chunks_removed += store.delete_stale_chunks(doc.doc_id, doc.sha256)
             report.chunks_unchanged += previous.chunks
             return FileOutcome(doc.path, "unchanged", chunks=previous.chunks)
 
         t = time.perf_counter()
         chunks = chunk_document(doc, self.settings.chunk_tokens, self.settings.chunk_overlap_tokens)
         timings["chunk"] += time.perf_counter() - t
-
         t = time.perf_counter()
-        reusable = store.embeddings_by_text(doc.doc_id) if previous is not None else {}
+        reusable = store.reusable_embeddings(doc) if previous is not None else {}
+        timings["store"] += time.perf_counter() - t
+        pending.append(_Pending(doc, previous is not None, chunks, reusable))
+        report.chunks_added += len(chunks)
+        return FileOutcome(doc.path, "added" if previous is None else "replaced", chunks=len(chunks))
+
+    def _write_documents(self, store: Store, pending: list["_Pending"], report: IngestReport,
+                         timings: dict[str, float], added: list[Item], removed: list[str]) -> None:
+        """Embed and store queued documents together (fewer, larger model and Chroma calls), then
+        commit them: chunks first, then the document records, then the replaced versions' chunks."""
+        if not pending:
+            return
+        t = time.perf_counter()
+        reusable = {text: vector for p in pending for text, vector in p.reusable.items()}
+        chunks = [chunk for p in pending for chunk in p.chunks]
         chunk_vectors, sentence_vectors = self._embed_chunks(chunks, reusable)
         timings["embed"] += time.perf_counter() - t
 
         t = time.perf_counter()
-        store.add_chunks(chunks, doc.sha256, chunk_vectors, sentence_vectors)
-        doc_vector = chunk_vectors.mean(axis=0)
-        store.commit_document(doc, len(chunks), doc_vector / max(float(np.linalg.norm(doc_vector)), 1e-12))
-        removed = store.delete_stale_chunks(doc.doc_id, doc.sha256)
+        store.add_chunks(chunks, [p.doc.sha256 for p in pending for _ in p.chunks], chunk_vectors, sentence_vectors)
+        commits, start = [], 0
+        for p in pending:
+            doc_vector = chunk_vectors[start : start + len(p.chunks)].mean(axis=0)
+            commits.append((p.doc, len(p.chunks), doc_vector / max(float(np.linalg.norm(doc_vector)), 1e-12)))
+            start += len(p.chunks)
+        store.commit_documents(commits)
+        for p in pending:
+            # Chunks of the version replaced (a new document has none: what a killed run left
+            # behind was swept when this ingest began).
+            if p.replaces:
+                stale = store.delete_stale_chunks(p.doc.doc_id, p.doc.sha256)
+                removed.extend(stale)
+                report.chunks_removed += len(stale)
         timings["store"] += time.perf_counter() - t
-
-        report.chunks_added += len(chunks)
-        report.chunks_removed += removed
-        return FileOutcome(doc.path, "added" if previous is None else "replaced", chunks=len(chunks))
+        added.extend((c.chunk_id, c.text, c.lang) for c in chunks)
 
     def _embed_chunks(self, chunks: list[Chunk], reusable: dict[str, np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Embed chunk texts and their sentences, each distinct text once."""
+        """Embed chunk texts and their sentences, each distinct text once (and none already stored)."""
         texts: list[str] = []
         for chunk in chunks:
-            if chunk.text not in reusable:
-                texts.append(chunk.text)
+            texts.append(chunk.text)
             texts.extend(s.text for s in chunk.sentences)
-        unique = list(dict.fromkeys(texts))
+        unique = [text for text in dict.fromkeys(texts) if text not in reusable]
         vectors = dict(zip(unique, self.embedder.embed_passages(unique))) if unique else {}
         vectors.update(reusable)
         chunk_vectors = np.asarray([vectors[c.text] for c in chunks], dtype=np.float32)

@@ -30,8 +30,7 @@ import numpy as np
 
 from rag.lexical import LexicalIndex
 from rag.question import QuestionProfile
-from rag.text import term_prefixes
-from rag.store import Store
+from rag.store import Store, StoredChunk
 from rag.types import Chunk, Hit
 
 # Weight of the name coverage (0..1) against cosine similarity. e5 similarities
@@ -67,6 +66,7 @@ class CorpusView:
     languages: tuple[str, ...]
     lexical: LexicalIndex
     version: int
+    chunks: int = 0  # live chunks: caps how many results a search asks Chroma for
 
 
 class HybridRetriever:
@@ -88,22 +88,23 @@ class HybridRetriever:
         candidates = self._dense_candidates(vector, n, filters)
         if use_lexical:
             self._add_lexical_candidates(question, vector, lang, n, filters, candidates)
-        remove_language_bias(list(candidates.values()), lambda h: h.chunk.lang, lambda h: h.dense or 0.0,
+        hits = {cid: Hit(chunk=c.chunk, score=c.similarity, dense=c.similarity) for cid, c in candidates.items()}
+        remove_language_bias(list(hits.values()), lambda h: h.chunk.lang, lambda h: h.dense or 0.0,
                              lambda h, shift: setattr(h, "score", h.score + shift))
         if use_lexical:
-            self._add_name_bonus(question, lang, candidates)
-        hits = sorted(candidates.values(), key=lambda h: h.score, reverse=True)
-        return hits[:k]
+            self._add_name_bonus(question, lang, candidates, hits)
+        return sorted(hits.values(), key=lambda h: h.score, reverse=True)[:k]
 
-    def _dense_candidates(self, vector: np.ndarray, n: int, filters: Filters) -> dict[str, Hit]:
+    def _dense_candidates(self, vector: np.ndarray, n: int, filters: Filters) -> dict[str, StoredChunk]:
         """Top-n per document language: one language's chunks cannot crowd out another's."""
-        languages = [filters.lang] if filters.lang else list(self._view.languages) or [""]
-        candidates: dict[str, Hit] = {}
+        languages = [filters.lang] if filters.lang else list(self._view.languages)
+        where = Filters(source=filters.source).chroma_where()
+        n = min(n, self._view.chunks) if self._view.chunks else n
+        candidates: dict[str, StoredChunk] = {}
         for language in languages:
-            where = Filters(lang=language, source=filters.source).chroma_where()
-            for chunk, similarity, doc_sha in self._store.query(vector, n, where=where):
-                if self._view.live.get(chunk.doc_id) == doc_sha:
-                    candidates[chunk.chunk_id] = Hit(chunk=chunk, score=similarity, dense=similarity)
+            for stored in self._store.query(vector, n, language, where=where):
+                if self._view.live.get(stored.chunk.doc_id) == stored.doc_sha:
+                    candidates[stored.chunk.chunk_id] = stored
         return candidates
 
     def _add_lexical_candidates(
@@ -113,24 +114,26 @@ class HybridRetriever:
         lang: str,
         n: int,
         filters: Filters,
-        candidates: dict[str, Hit],
+        candidates: dict[str, StoredChunk],
     ) -> None:
         lexical_hits = self._view.lexical.search(question, lang, n)
         missing = [h.chunk_id for h in lexical_hits if h.chunk_id not in candidates]
-        for chunk_id, (chunk, doc_sha, chunk_vector) in self._store.get_chunks(missing, with_vectors=True).items():
-            if self._view.live.get(chunk.doc_id) != doc_sha or not filters.accepts(chunk):
+        languages = {h.lang for h in lexical_hits if h.chunk_id not in candidates and h.lang}
+        for chunk_id, (stored, chunk_vector) in self._store.get_chunks(missing, sorted(languages)).items():
+            if self._view.live.get(stored.chunk.doc_id) != stored.doc_sha or not filters.accepts(stored.chunk):
                 continue
-            similarity = float(chunk_vector @ vector)
-            candidates[chunk_id] = Hit(chunk=chunk, score=similarity, dense=similarity)
+            candidates[chunk_id] = StoredChunk(stored.chunk, stored.doc_sha, stored.terms,
+                                               float(chunk_vector @ vector))
 
-    def _add_name_bonus(self, question: str, lang: str, candidates: dict[str, Hit]) -> None:
+    def _add_name_bonus(self, question: str, lang: str, candidates: dict[str, StoredChunk],
+                        hits: dict[str, Hit]) -> None:
         lexical = self._view.lexical
         weights = {name: lexical.idf(name) for name in QuestionProfile.of(question, lang).names}
         total = sum(weights.values())
         if total <= 0:
             return
-        for hit in candidates.values():
-            present = term_prefixes(hit.chunk.text)
+        for chunk_id, hit in hits.items():
+            present = candidates[chunk_id].terms
             coverage = sum(w for name, w in weights.items() if name in present) / total
             hit.lexical = coverage
             hit.score += NAME_WEIGHT * coverage

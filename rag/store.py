@@ -1,11 +1,19 @@
-"""Storing: Chroma collections for chunks, their sentences, and documents.
+"""Storing: Chroma collections for chunks (one per document language), sentence vectors, documents.
 
-* ``<name>_chunks``    one record per chunk: its embedding, text and metadata.
-* ``<name>_sentences`` one record per sentence of a chunk (id ``<chunk>:<i>``):
-  only the embedding, which the extractive answerer scores against the question.
-* ``<name>_docs``      one record per committed document (the commit marker of a
-  crash-safe ingest); its collection metadata holds the embedding model that
-  built the index and a version bumped on every change.
+* ``<name>_chunks_<lang>`` one record per chunk of a document in that language:
+  its embedding, text and metadata (offsets, sentence spans, term prefixes).
+  One collection per language because retrieval takes the top-n of every
+  language (``rag.retrieval``): an unfiltered HNSW search per language stays
+  fast as the corpus grows, while a ``where={"lang": ...}`` filter makes
+  Chroma scan the metadata of every record (10x slower at 10k chunks).
+* ``<name>_sentences``     one record per chunk (same id): the embeddings of its
+  sentences, packed as float16 text in the record's metadata, which the extractive
+  answerer scores against the question. They are only ever fetched by id, so
+  they are not worth a vector-index entry each.
+* ``<name>_docs``          one record per committed document (the commit marker of
+  a crash-safe ingest); its collection metadata holds the embedding model that
+  built the index, the storage layout, a version bumped on every change, and
+  whether an ingest is under way (so the next one knows to clean up after a crash).
 
 Embeddings are always passed in. Every collection carries
 :class:`ExplicitEmbeddings`, registered with Chroma, which refuses to embed:
@@ -14,7 +22,9 @@ Chroma's default embedding function (which downloads a model) can never run.
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +34,12 @@ from urllib.parse import urlparse
 import numpy as np
 
 from rag.config import Settings
-from rag.errors import EmbeddingMismatchError, IndexNotFoundError, RagError, StoreUnavailableError
+from rag.errors import EmbeddingMismatchError, IndexFormatError, IndexNotFoundError, RagError, StoreUnavailableError
+from rag.text import term_prefixes
 from rag.types import Chunk, Document, Span
 
 _BATCH = 250  # Chroma's guidance for single-node inserts: batches of 50-250
+LAYOUT = 2  # 1: one chunk collection for all languages, one record per sentence
 
 
 def _register_embedding_function() -> type:
@@ -141,9 +153,20 @@ def _server_errors(cls: type) -> type:
     return cls
 
 
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk as a query returns it: the chunk, the document version it belongs to,
+    its term prefixes (computed once at ingest) and, for a search, its similarity."""
+
+    chunk: Chunk
+    doc_sha: str
+    terms: frozenset[str]
+    similarity: float = 0.0
+
+
 @_server_errors
 class Store:
-    """The three Chroma collections of one index, opened for one embedding model."""
+    """The Chroma collections of one index, opened for one embedding model."""
 
     def __init__(self, settings: Settings, model_id: str, create: bool) -> None:
         self.settings = settings
@@ -153,11 +176,14 @@ class Store:
                 f"no index at {settings.home}: run `rag ingest PATH` first (or pass --index-dir)"
             )
         self._client = _client(settings)
-        name = settings.collection
-        self._docs = self._collection(f"{name}_docs", create, {"embed_model": model_id, "version": 0})
+        self._name = settings.collection
+        self._docs = self._collection(f"{self._name}_docs", create, {"embed_model": model_id, "version": 0,
+                                                                     "layout": LAYOUT})
         self._check_model()
-        self._chunks = self._collection(f"{name}_chunks", create, {"embed_model": model_id})
-        self._sentences = self._collection(f"{name}_sentences", create, {"embed_model": model_id})
+        self._check_layout()
+        self._sentences = self._collection(f"{self._name}_sentences", create, {"embed_model": model_id})
+        self._chunks: dict[str, Any] = {}  # language -> its chunk collection
+        self._load_chunk_collections()
 
     def _collection(self, name: str, create: bool, metadata: dict[str, Any]) -> Any:
         ef = _explicit_embeddings(self.model_id)
@@ -181,18 +207,66 @@ class Store:
                 f"{self.model_id}: set RAG_EMBED to match, or ingest into a new --index-dir"
             )
 
-    # --- versions ---------------------------------------------------------------
+    def _check_layout(self) -> None:
+        layout = int((self._docs.metadata or {}).get("layout", 1))
+        if layout != LAYOUT:
+            where = self.settings.chroma_url or str(self.settings.home)
+            raise IndexFormatError(
+                f"the index at {where} was built by an older version of rag (storage layout {layout}, "
+                f"this version reads {LAYOUT}): ingest your files again into a new --index-dir "
+                "(or delete the old index)"
+            )
+
+    def _chunk_prefix(self) -> str:
+        return f"{self._name}_chunks_"
+
+    def _load_chunk_collections(self) -> None:
+        prefix = self._chunk_prefix()
+        for collection in self._client.list_collections():
+            name = collection if isinstance(collection, str) else collection.name
+            if name.startswith(prefix) and name[len(prefix):] not in self._chunks:
+                self._chunks[name[len(prefix):]] = self._collection(name, False, {})
+
+    def _chunks_of(self, lang: str, create: bool = False) -> Any | None:
+        """The chunk collection of one language (None if there is none)."""
+        key = _language_key(lang)
+        if key not in self._chunks:
+            if create:
+                self._chunks[key] = self._collection(self._chunk_prefix() + key, True, {"embed_model": self.model_id})
+            else:
+                self._load_chunk_collections()  # another process may have added a language
+        return self._chunks.get(key)
+
+    # --- collection metadata: version and ingest state -------------------------------
+
+    def _metadata(self) -> dict[str, Any]:
+        # Read afresh (0.4 ms embedded): another process (a `rag ingest` beside the UI) may have changed it.
+        self._docs = self._client.get_collection(self._docs.name, embedding_function=_explicit_embeddings(self.model_id))
+        return dict(self._docs.metadata or {})
+
+    def _set_metadata(self, **changes: Any) -> None:
+        metadata = self._metadata() | changes
+        metadata.pop("hnsw:space", None)  # not modifiable; kept by Chroma
+        self._docs.modify(metadata=metadata)
 
     def version(self) -> int:
         """Bumped on every committed change; the BM25 side records the version it mirrors."""
-        if self.settings.chroma_url:  # another process may have changed it
-            self._docs = self._client.get_collection(self._docs.name, embedding_function=self._docs._embedding_function)
-        return int((self._docs.metadata or {}).get("version", 0))
+        return int(self._metadata().get("version", 0))
 
     def bump_version(self) -> int:
         version = self.version() + 1
-        self._docs.modify(metadata={"embed_model": self.model_id, "version": version})
+        self._set_metadata(version=version)
         return version
+
+    def begin_ingest(self) -> bool:
+        """Mark an ingest under way; True if the previous one never finished (killed)."""
+        interrupted = bool(self._metadata().get("ingest_open", False))
+        if not interrupted:
+            self._set_metadata(ingest_open=True)
+        return interrupted
+
+    def end_ingest(self) -> None:
+        self._set_metadata(ingest_open=False)
 
     # --- documents ----------------------------------------------------------------
 
@@ -214,122 +288,174 @@ class Store:
 
     def commit_document(self, doc: Document, chunks: int, vector: np.ndarray) -> None:
         """Write the document record: from now on its chunks (of this sha) are live."""
+        self.commit_documents([(doc, chunks, vector)])
+
+    def commit_documents(self, commits: Sequence[tuple[Document, int, np.ndarray]]) -> None:
+        """Write document records (document, its chunk count, its vector) in one call."""
+        if not commits:
+            return
         self._docs.upsert(
-            ids=[doc.doc_id],
-            embeddings=[vector.astype(np.float32)],
+            ids=[doc.doc_id for doc, _, _ in commits],
+            embeddings=np.asarray([vector for _, _, vector in commits], dtype=np.float32),
             metadatas=[{
                 "source": doc.source, "path": doc.path, "sha256": doc.sha256, "lang": doc.lang,
                 "title": doc.title, "chunks": chunks, "chars": len(doc.text), "ingested_at": time.time(),
-            }],
+            } for doc, chunks, _ in commits],
         )
 
-    def delete_document(self, doc_id: str) -> int:
-        """Drop a document's record first (it stops being live), then its chunks."""
+    def delete_document(self, doc_id: str) -> list[str]:
+        """Drop a document's record first (it stops being live), then its chunks; their ids."""
         self._docs.delete(ids=[doc_id])
         return self.delete_chunks_where({"doc_id": doc_id})
 
-    # --- chunks and sentences -------------------------------------------------------
+    # --- chunks and their sentences ---------------------------------------------------
 
-    def add_chunks(self, chunks: Sequence[Chunk], doc_sha: str, chunk_vectors: np.ndarray,
+    def add_chunks(self, chunks: Sequence[Chunk], doc_sha: str | Sequence[str], chunk_vectors: np.ndarray,
                    sentence_vectors: Sequence[np.ndarray]) -> None:
+        """Write chunks (not yet live) with the content hash of their document version (one, or one per chunk)."""
+        shas = [doc_sha] * len(chunks) if isinstance(doc_sha, str) else list(doc_sha)
         for i in range(0, len(chunks), _BATCH):
             batch = chunks[i : i + _BATCH]
-            self._chunks.upsert(
-                ids=[c.chunk_id for c in batch],
-                embeddings=chunk_vectors[i : i + _BATCH],
-                documents=[c.text for c in batch],
-                metadatas=[_chunk_metadata(c, doc_sha) for c in batch],
-            )
-        ids: list[str] = []
-        vectors: list[np.ndarray] = []
-        metas: list[dict[str, Any]] = []
-        for chunk, sent_vecs in zip(chunks, sentence_vectors):
-            for j, vec in enumerate(sent_vecs):
-                ids.append(f"{chunk.chunk_id}:{j}")
-                vectors.append(vec)
-                metas.append({"chunk_id": chunk.chunk_id, "doc_id": chunk.doc_id})
-        for i in range(0, len(ids), _BATCH):
+            batch_shas = shas[i : i + _BATCH]
+            vectors = np.asarray(chunk_vectors[i : i + _BATCH], dtype=np.float32)
+            by_language: dict[str, list[int]] = {}
+            for j, chunk in enumerate(batch):
+                by_language.setdefault(chunk.lang, []).append(j)
+            for lang, rows in by_language.items():
+                collection = self._chunks_of(lang, create=True)
+                collection.upsert(
+                    ids=[batch[j].chunk_id for j in rows],
+                    embeddings=vectors[rows],
+                    documents=[batch[j].text for j in rows],
+                    metadatas=[_chunk_metadata(batch[j], batch_shas[j]) for j in rows],
+                )
+            # Packed into metadata, not the record's document: Chroma full-text indexes documents
+            # (trigrams), which made writing these 5x slower.
             self._sentences.upsert(
-                ids=ids[i : i + _BATCH], embeddings=np.asarray(vectors[i : i + _BATCH]), metadatas=metas[i : i + _BATCH]
+                ids=[c.chunk_id for c in batch],
+                embeddings=vectors,
+                metadatas=[{"doc_id": c.doc_id, "doc_sha": sha, "vectors": _pack(v)}
+                           for c, sha, v in zip(batch, batch_shas, sentence_vectors[i : i + _BATCH])],
             )
 
-    def delete_chunks_where(self, where: dict[str, Any]) -> int:
-        ids = self._chunks.get(where=where, include=[])["ids"]
-        if ids:
+    def delete_chunks_where(self, where: dict[str, Any]) -> list[str]:
+        """Delete the chunks (and their sentence vectors) that match; their ids."""
+        deleted: list[str] = []
+        for collection in list(self._chunks.values()):
+            ids = collection.get(where=where, include=[])["ids"]
             for i in range(0, len(ids), _BATCH):
-                self._sentences.delete(where={"chunk_id": {"$in": ids[i : i + _BATCH]}})
-                self._chunks.delete(ids=ids[i : i + _BATCH])
-        return len(ids)
+                self._sentences.delete(ids=ids[i : i + _BATCH])
+                collection.delete(ids=ids[i : i + _BATCH])
+            deleted.extend(ids)
+        # Sentence records whose chunk write never happened (a kill between the two upserts).
+        orphans = self._sentences.get(where=where, include=[])["ids"]
+        for i in range(0, len(orphans), _BATCH):
+            self._sentences.delete(ids=orphans[i : i + _BATCH])
+        return deleted
 
-    def delete_stale_chunks(self, doc_id: str, live_sha: str) -> int:
-        """Delete a document's chunks of any other version than the live one."""
+    def delete_stale_chunks(self, doc_id: str, live_sha: str) -> list[str]:
+        """Delete a document's chunks of any other version than the live one; their ids."""
         return self.delete_chunks_where({"$and": [{"doc_id": doc_id}, {"doc_sha": {"$ne": live_sha}}]})
 
-    def embeddings_by_text(self, doc_id: str) -> dict[str, np.ndarray]:
-        """Existing chunk vectors of a document keyed by text: a changed file re-embeds only what changed."""
-        got = self._chunks.get(where={"doc_id": doc_id}, include=["documents", "embeddings"])
-        return {text: np.asarray(vec, dtype=np.float32) for text, vec in zip(got["documents"], got["embeddings"])}
+    def delete_uncommitted_chunks(self, live: dict[str, str]) -> list[str]:
+        """After an interrupted ingest: delete every chunk that is not of a live document version."""
+        stale: list[str] = []
+        for collection in list(self._chunks.values()):
+            for ids, metadatas in self._paged(collection, include=["metadatas"]):
+                stale.extend(cid for cid, meta in zip(ids, metadatas) if live.get(str(meta["doc_id"])) != meta["doc_sha"])
+        for ids, metadatas in self._paged(self._sentences, include=["metadatas"]):
+            stale.extend(cid for cid, meta in zip(ids, metadatas) if live.get(str(meta["doc_id"])) != meta["doc_sha"])
+        stale = list(dict.fromkeys(stale))
+        for i in range(0, len(stale), _BATCH):
+            batch = stale[i : i + _BATCH]
+            self._sentences.delete(ids=batch)
+            for collection in self._chunks.values():
+                collection.delete(ids=batch)
+        return stale
 
-    def query(self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None) -> list[tuple[Chunk, float, str]]:
-        """Nearest chunks: (chunk, cosine similarity, doc_sha)."""
-        count = self._chunks.count()
-        if count == 0:
+    def reusable_embeddings(self, doc: Document) -> dict[str, np.ndarray]:
+        """Vectors of a document's stored chunks and sentences keyed by text: a changed file
+        re-embeds only the text that changed."""
+        collection = self._chunks_of(doc.lang)
+        if collection is None:
+            return {}
+        got = collection.get(where={"doc_id": doc.doc_id}, include=["documents", "embeddings", "metadatas"])
+        out = {text: np.asarray(vec, dtype=np.float32) for text, vec in zip(got["documents"], got["embeddings"])}
+        sentences = self._sentences.get(ids=list(got["ids"]), include=["metadatas"]) if got["ids"] else None
+        packed = {cid: str(meta["vectors"]) for cid, meta in zip(sentences["ids"], sentences["metadatas"])} \
+            if sentences else {}
+        for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"]):
+            if cid in packed:
+                chunk = _chunk_from(cid, text, meta)
+                for span, vector in zip(chunk.sentences, _unpack(packed[cid])):
+                    out.setdefault(span.text, vector.astype(np.float32))
+        return out
+
+    def query(self, vector: np.ndarray, n: int, lang: str, where: dict[str, Any] | None = None) -> list[StoredChunk]:
+        """The n nearest chunks among the documents of one language."""
+        collection = self._chunks_of(lang)
+        if collection is None or n <= 0:
             return []
-        result = self._chunks.query(
-            query_embeddings=[vector.astype(np.float32)], n_results=min(n, count), where=where,
+        # The caller caps n by the number of live chunks (records with this language
+        # can only be more); Chroma warns but answers if there are fewer.
+        result = collection.query(
+            query_embeddings=[vector.astype(np.float32)], n_results=n, where=where,
             include=["documents", "metadatas", "distances"],
         )
         return [
-            (_chunk_from(cid, text, meta), 1.0 - float(dist), str(meta["doc_sha"]))
+            _stored_from(cid, text, meta, 1.0 - float(dist))
             for cid, text, meta, dist in zip(
                 result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0]
             )
         ]
 
-    def get_chunks(self, ids: Sequence[str], with_vectors: bool = False) -> dict[str, Any]:
-        """chunk id -> (chunk, doc_sha), or (chunk, doc_sha, vector) with ``with_vectors``."""
+    def get_chunks(self, ids: Sequence[str], langs: Sequence[str] = ()) -> dict[str, tuple[StoredChunk, np.ndarray]]:
+        """chunk id -> (stored chunk, its vector); ``langs`` narrows the collections to look in."""
         if not ids:
             return {}
-        include = ["documents", "metadatas"] + (["embeddings"] if with_vectors else [])
-        got = self._chunks.get(ids=list(ids), include=include)
-        out: dict[str, Any] = {}
-        for i, cid in enumerate(got["ids"]):
-            meta = got["metadatas"][i]
-            entry = (_chunk_from(cid, got["documents"][i], meta), str(meta["doc_sha"]))
-            if with_vectors:
-                entry += (np.asarray(got["embeddings"][i], dtype=np.float32),)
-            out[cid] = entry
+        keys = {_language_key(lang) for lang in langs} if langs else set(self._chunks)
+        out: dict[str, tuple[StoredChunk, np.ndarray]] = {}
+        for key in sorted(keys):
+            collection = self._chunks_of(key)
+            wanted = [cid for cid in ids if cid not in out]
+            if collection is None or not wanted:
+                continue
+            got = collection.get(ids=wanted, include=["documents", "metadatas", "embeddings"])
+            for cid, text, meta, vec in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"]):
+                out[cid] = (_stored_from(cid, text, meta), np.asarray(vec, dtype=np.float32))
         return out
 
     def sentence_vectors(self, chunks: Sequence[Chunk]) -> dict[str, np.ndarray]:
         """Sentence embeddings per chunk id, rows in sentence order."""
-        ids = [f"{c.chunk_id}:{j}" for c in chunks for j in range(len(c.sentences))]
-        if not ids:
+        if not chunks:
             return {}
-        got = self._sentences.get(ids=ids, include=["embeddings"])
-        by_id = {sid: vec for sid, vec in zip(got["ids"], got["embeddings"])}
+        got = self._sentences.get(ids=list(dict.fromkeys(c.chunk_id for c in chunks)), include=["metadatas"])
+        packed = {cid: str(meta["vectors"]) for cid, meta in zip(got["ids"], got["metadatas"])}
         out: dict[str, np.ndarray] = {}
-        for c in chunks:
-            rows = [by_id.get(f"{c.chunk_id}:{j}") for j in range(len(c.sentences))]
-            if all(r is not None for r in rows) and rows:
-                out[c.chunk_id] = np.asarray(rows, dtype=np.float32)
+        for chunk in chunks:
+            if chunk.chunk_id in packed:
+                vectors = _unpack(packed[chunk.chunk_id])
+                if len(vectors) == len(chunk.sentences) and len(vectors):
+                    out[chunk.chunk_id] = vectors.astype(np.float32)
         return out
 
-    def iter_chunks(self, page: int = 2000) -> Iterator[tuple[Chunk, str]]:
-        """Every stored chunk with its doc_sha (for rebuilding the lexical index)."""
-        offset = 0
-        while True:
-            got = self._chunks.get(include=["documents", "metadatas"], limit=page, offset=offset)
-            if not got["ids"]:
-                return
-            for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"]):
-                yield _chunk_from(cid, text, meta), str(meta["doc_sha"])
-            offset += len(got["ids"])
+    def iter_chunks(self, page: int = 2000) -> Iterator[StoredChunk]:
+        """Every stored chunk (for rebuilding the lexical index)."""
+        for collection in list(self._chunks.values()):
+            offset = 0
+            while True:
+                got = collection.get(include=["documents", "metadatas"], limit=page, offset=offset)
+                if not got["ids"]:
+                    break
+                for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"]):
+                    yield _stored_from(cid, text, meta)
+                offset += len(got["ids"])
 
     def chunk_count(self) -> int:
-        return int(self._chunks.count())
+        return sum(int(collection.count()) for collection in self._chunks.values())
 
-    def sentence_count(self) -> int:
+    def sentence_record_count(self) -> int:
+        """Records of packed sentence vectors: one per stored chunk."""
         return int(self._sentences.count())
 
     @staticmethod
@@ -343,13 +469,38 @@ class Store:
             offset += len(got["ids"])
 
 
+def _language_key(lang: str) -> str:
+    """A collection-name-safe language code ("und" when unknown)."""
+    return re.sub(r"[^a-z0-9]", "", (lang or "").lower())[:8] or "und"
+
+
+def _pack(vectors: np.ndarray) -> str:
+    """Sentence vectors as text, "ROWSxDIM:base64" (float16: similarities move by < 1e-3)."""
+    array = np.asarray(vectors, dtype="<f2")
+    rows, dim = array.shape if array.ndim == 2 else (0, 0)
+    return f"{rows}x{dim}:" + base64.b64encode(array.tobytes()).decode("ascii")
+
+
+def _unpack(packed: str) -> np.ndarray:
+    shape, _, payload = packed.partition(":")
+    rows, dim = (int(part) for part in shape.split("x"))
+    return np.frombuffer(base64.b64decode(payload), dtype="<f2").reshape(rows, dim)
+
+
 def _chunk_metadata(chunk: Chunk, doc_sha: str) -> dict[str, Any]:
     return {
         "doc_id": chunk.doc_id, "doc_sha": doc_sha, "source": chunk.source, "position": chunk.position,
         "start": chunk.start, "end": chunk.end, "lang": chunk.lang, "title": chunk.title,
         # Sentence spans relative to the chunk start, as JSON (Chroma metadata is flat).
         "sentences": json.dumps([[s.start - chunk.start, s.end - chunk.start] for s in chunk.sentences]),
+        # Term prefixes (rag.text), computed once here rather than for every candidate of every question.
+        "terms": " ".join(sorted(term_prefixes(chunk.text))),
     }
+
+
+def _stored_from(chunk_id: str, text: str, meta: dict[str, Any], similarity: float = 0.0) -> StoredChunk:
+    return StoredChunk(_chunk_from(chunk_id, text, meta), str(meta["doc_sha"]),
+                       frozenset(str(meta.get("terms", "")).split()), similarity)
 
 
 def _chunk_from(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:

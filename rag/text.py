@@ -31,10 +31,18 @@ def strip_controls(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _drop_combining(match: re.Match[str]) -> str:
+    return "" if unicodedata.combining(match.group(0)) else match.group(0)
+
+
 def fold(text: str) -> str:
     """Lower-case, accent-free form used for matching (é -> e, ß -> ss)."""
     decomposed = unicodedata.normalize("NFKD", normalize_spaces(text).casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    # Only non-ASCII characters can be combining marks: test those alone (a hot path).
+    return decomposed if decomposed.isascii() else _NON_ASCII.sub(_drop_combining, decomposed)
 
 
 # --- sentences ----------------------------------------------------------------

@@ -38,7 +38,7 @@ def check(home: Path) -> dict:
     store = Store(make_settings(home), pipeline.embedder.model_id, create=False)
     records = store.documents()
     live = {doc_id: rec.sha256 for doc_id, rec in records.items()}
-    committed = [c for c, sha in store.iter_chunks() if live.get(c.doc_id) == sha]
+    committed = [s.chunk for s in store.iter_chunks() if live.get(s.chunk.doc_id) == s.doc_sha]
     assert len(committed) == stats["chunks"], "a committed document is missing chunks"
     assert len({c.chunk_id for c in committed}) == len(committed)
     if stats["documents"]:
@@ -87,4 +87,4 @@ def test_kill_9_during_ingest_never_corrupts_the_index(tmp_path):
     from rag.lexical import LexicalIndex
 
     lexical = LexicalIndex.load(home / "bm25")
-    assert lexical is not None and sorted(lexical.chunk_ids) == sorted(c.chunk_id for c, _ in store.iter_chunks())
+    assert lexical is not None and sorted(lexical.chunk_ids) == sorted(s.chunk.chunk_id for s in store.iter_chunks())

