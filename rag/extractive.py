@@ -26,7 +26,12 @@ either drops right answers or answers made-up questions). We abstain when
   question, the question's names must appear in it or before it (a later sentence
   refers back, "La société ..."), and, in the question's own language, it must name
   what is counted or priced ("combien de chercheurs", "what salary"). Years are
-  dates, not amounts; a name the question gave is not an answer to "who".
+  dates, not amounts; a name the question gave is not an answer to "who". A "who is the
+  CEO / leads / founded" question needs a sentence naming that role (a small en/fr/de lexicon
+  of role families in ``rag.question``) beside a new name, its holder.
+
+A "which lab/company" question ranks higher a passage that sets a new name right beside the
+noun it asks for ("its X Lab, the laboratory that ...").
 
 The thresholds are properties of the e5 model's similarity scale, not of any
 question set; ``eval/`` measures them on gold sets in several languages.
@@ -34,6 +39,7 @@ question set; ``eval/`` measures them on gold sets in several languages.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from typing import Callable
@@ -41,7 +47,7 @@ from typing import Callable
 import numpy as np
 
 from rag.messages import NOT_IN_DOCUMENTS, localized
-from rag.question import _CAPITALIZED, AnswerType, QuestionProfile
+from rag.question import _CAPITALIZED, AnswerType, QuestionProfile, answers_role, role_matches
 from rag.retrieval import remove_language_bias
 from rag.text import fold, term_prefixes, word_tokens
 from rag.types import Citation, Hit, Span
@@ -50,6 +56,7 @@ from rag.types import Citation, Hit, Span
 SIMILARITY_FLOOR = 0.80  # below this the best sentence is unrelated to the question
 TYPE_MATCH_FLOOR = 0.80  # a sentence of the asked-for type must still be this related
 KEY_TERM_BONUS = 0.04  # times the share of key terms a sentence covers
+KIND_BONUS = 0.02  # the passage names the kind asked for ("which lab" -> "the laboratory that...")
 HIT_RANK_PENALTY = 0.003  # per retrieval rank, so retrieval order breaks ties
 SECOND_SENTENCE_MARGIN = 0.015  # quote a second sentence only if nearly as good
 DUPLICATE_SIMILARITY = 0.93  # two sentences this similar say the same (translations)
@@ -131,9 +138,13 @@ def sentence_has_type(text: str, answer_type: AnswerType | None, question_names:
     return any(not _given_by_question(word, glued, question_names) for word, glued in _capitalized_words(text))
 
 
-def _capitalized_words(text: str) -> list[tuple[str, str]]:
-    """Capitalized words of a sentence (not its first word, not numbers), each with the word
-    written before it glued on ("Hong Kong" -> ("Kong", "HongKong")): a question may glue them."""
+def _new_names(text: str, question_names: frozenset[str]) -> list[tuple[re.Match[str], str, str]]:
+    """(match, word, glued) for each capitalized word of ``text`` that the question did not give."""
+    return [(m, w, g) for m, w, g in _capitalized_matches(text) if not _given_by_question(w, g, question_names)]
+
+
+def _capitalized_matches(text: str) -> list[tuple[re.Match[str], str, str]]:
+    """(match, word, glued) for the capitalized words of a sentence: see ``_capitalized_words``."""
     matches = list(CAPITALIZED.finditer(text))
     words = []
     for i, match in enumerate(matches):
@@ -141,8 +152,14 @@ def _capitalized_words(text: str) -> list[tuple[str, str]]:
         if match.start() == 0 or word[0].isdigit():
             continue
         previous = matches[i - 1].group(1) if i > 0 and match.start() - matches[i - 1].end() == 1 else ""
-        words.append((word, previous + word if previous and not previous[0].isdigit() else word))
+        words.append((match, word, previous + word if previous and not previous[0].isdigit() else word))
     return words
+
+
+def _capitalized_words(text: str) -> list[tuple[str, str]]:
+    """Capitalized words of a sentence (not its first word, not numbers), each with the word
+    written before it glued on ("Hong Kong" -> ("Kong", "HongKong")): a question may glue them."""
+    return [(word, glued) for _, word, glued in _capitalized_matches(text)]
 
 
 def _given_by_question(word: str, glued: str, question_names: frozenset[str]) -> bool:
@@ -242,6 +259,7 @@ class ExtractiveAnswerer:
         return (
             candidate.similarity
             + KEY_TERM_BONUS * coverage
+            + (KIND_BONUS if _names_kind(candidate.text, profile) else 0.0)
             - HIT_RANK_PENALTY * candidate.rank
         )
 
@@ -305,6 +323,8 @@ def _supports(candidate: Candidate, profile: QuestionProfile, lang: str,
             continue
         if same_language and not _mentions_focus(span.text, profile):
             continue
+        if not _names_role(span.text, profile, candidate.hit.chunk.lang):
+            continue
         context = " ".join(s.text for s in candidate.spans[: j + 1])
         if _name_coverage(context, must_cover) >= MIN_NAME_COVERAGE and (not some_of or _name_coverage(context, some_of) > 0):
             return True
@@ -317,6 +337,61 @@ def _mentions_focus(text: str, profile: QuestionProfile) -> bool:
     salaire" by a sentence about an investment. Across languages the word is translated, so
     only the similarity floor applies there."""
     return not profile.focus or bool(term_prefixes(text) & profile.focus)
+
+
+# The languages whose role words ``rag.question`` knows; elsewhere the role cannot be checked.
+_ROLE_LANGUAGES = frozenset({"en", "fr", "de"})
+
+
+# Words between a role or kind and the name it describes: "le CEO Mark X", "président d'Y, Joe X",
+# "son X Lab, le laboratoire": apposition keeps them close.
+ROLE_NAME_DISTANCE = 4
+# A kind noun is a common word ("rivals", "group"): only a name right beside it ("the lab X",
+# "X Lab, the laboratory") is what it describes.
+KIND_NAME_DISTANCE = 2
+
+
+def _names_role(text: str, profile: QuestionProfile, text_lang: str) -> bool:
+    """"Who leads X" / "qui est le PDG de X" is answered by a sentence that names each role asked
+    about (in any language: a role is translated, so the lexicon spans en/fr/de) with a new name
+    beside one of them (its holder, in apposition or after "by"), not by one that mentions X and
+    some person, nor by one where the role belongs to someone named far away."""
+    if not profile.roles or text_lang not in _ROLE_LANGUAGES:
+        return True
+    words = list(re.finditer(r"\S+", text))
+    # Fold word by word (folding may change lengths) to map a role's offset back to its word.
+    folded, folded_starts = "", []
+    for word in words:
+        folded_starts.append(len(folded))
+        folded += fold(word.group(0)) + " "
+    roles = [(family, bisect.bisect_right(folded_starts, offset) - 1) for family, offset in role_matches(folded)]
+    names = _new_name_positions(text, words, profile.names)
+    # Every role asked about must be named; coordinated titles ("co-founder and chairman of X,
+    # Joe Y") share one holder, so one of them beside the name is enough.
+    answering = [at for family, at in roles if any(answers_role(asked, family) for asked in profile.roles)]
+    return all(any(answers_role(asked, family) for family, _ in roles) for asked in profile.roles) \
+        and any(_near(at, names) for at in answering)
+
+
+def _names_kind(text: str, profile: QuestionProfile) -> bool:
+    """Does a word of the kind asked for ("which lab") stand beside a new name ("its X Lab, the
+    laboratory that...")? The kind word alone is too common a word to say much."""
+    if not profile.kind:
+        return False
+    words = list(re.finditer(r"\S+", text))
+    kinds = [i for i, word in enumerate(words) if term_prefixes(word.group(0)) & profile.kind]
+    names = _new_name_positions(text, words, profile.names) if kinds else []
+    return any(_near(at, names, KIND_NAME_DISTANCE) for at in kinds)
+
+
+def _new_name_positions(text: str, words: list[re.Match[str]], question_names: frozenset[str]) -> list[int]:
+    """Word indices (in ``words``, the text's whitespace-separated words) of names the question did not give."""
+    word_starts = [word.start() for word in words]
+    return [bisect.bisect_right(word_starts, match.start()) - 1 for match, _, _ in _new_names(text, question_names)]
+
+
+def _near(position: int, others: list[int], distance: int = ROLE_NAME_DISTANCE) -> bool:
+    return any(abs(position - other) <= distance for other in others)
 
 
 def _name_coverage(text: str, names: list[frozenset[str]]) -> float:

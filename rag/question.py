@@ -79,6 +79,12 @@ class QuestionProfile:
     # The word(s) naming what is counted or priced ("combien de chercheurs", "what salary"): an
     # answer in the question's language that quantifies something else answers another question.
     focus: frozenset[str] = frozenset()
+    # For "who leads/founded/is the CEO of X": the role families asked about (see ``role_families``).
+    roles: frozenset[str] = frozenset()
+    # For "which lab/company/model...": the noun naming the kind of thing asked for. The answer is
+    # often put in apposition to it ("its X Lab, the laboratory that..."); term prefixes match it
+    # across languages only sometimes (Labor/laboratoire), so it only ranks, never filters.
+    kind: frozenset[str] = frozenset()
 
     @property
     def names(self) -> frozenset[str]:
@@ -94,8 +100,10 @@ class QuestionProfile:
                 break
         key_terms = frozenset(term_prefix(t) for t in word_tokens(question) if len(t) >= 3 or t[0].isdigit())
         names = _names(question, lang)
+        roles = role_families(folded) if answer_type == "name" else frozenset()
         return cls(answer_type, key_terms, tuple(dict.fromkeys(n for n, _ in names)),
-                   frozenset(n for n, weak in names if weak), _focus(folded, answer_type))
+                   frozenset(n for n, weak in names if weak), _focus(folded, answer_type), roles,
+                   _kind(question, lang) if answer_type == "entity" else frozenset())
 
 
 # The money words of the "money" pattern that name the amount asked for (not "paid", "spent":
@@ -137,6 +145,91 @@ def _focus(folded: str, answer_type: AnswerType | None) -> frozenset[str]:
     if any(w in _MONEY_ITSELF for w in words):
         return frozenset()
     return frozenset(term_prefix(t) for w in words for t in word_tokens(w) if len(t) >= 3)
+
+
+# Role families: general en/fr/de vocabulary for who holds a position. A who-question about a role
+# is answered by a sentence naming that role (in any of these languages: a role is translated,
+# unlike a name), not by any sentence that mentions the organisation and some other person.
+# Most specific first: "Finanzchef" is the finance family, not the generic "-chef" of a head.
+# German compounds end in the role ("Konzernchef", "Laborleiter", "Mitgründer"), hence ``\w*``.
+_ROLE_FAMILIES: list[tuple[str, re.Pattern[str]]] = [
+    ("finance", re.compile(
+        r"\b(cfo|chief financial officer|finance (?:chief|director)|financial director|directeur financier|"
+        r"directrice financiere|directeur administratif et financier|\w*finanz(?:chef|chefin|vorstand|vorstandin|"
+        r"direktor|direktorin|geschaftsfuhrer|geschaftsfuhrerin))\b")),
+    ("technology", re.compile(
+        r"\b(cto|chief technology officer|directeur technique|directrice technique|directeur de la technologie|"
+        r"\w*techni(?:k|sche[rn]?) ?(?:chef|chefin|vorstand|direktor|direktorin|leiter|leiterin))\b")),
+    ("executive", re.compile(
+        r"\b(ceo|chief executive(?: officer)?|managing director|pdg|p\.-d\.g\.|president-directeur general|"
+        r"presidente-directrice generale|directeur general|directrice generale|\w*vorstandschef(?:in)?|"
+        r"vorstandsvorsitzende[rn]?|\w*konzernchef(?:in)?|\w*firmenchef(?:in)?|unternehmenschef(?:in)?|"
+        r"geschaftsfuhrer(?:in)?|geschaftsfuhrende[rn]?)\b")),
+    ("chair", re.compile(
+        r"\b(chairman|chairwoman|chairperson|chair|president|presidente|\w*vorsitzende[rnm]?|"
+        r"\w*ratschef(?:in)?|\w*prasident(?:in|en)?)\b")),
+    ("founder", re.compile(
+        r"\b(co-?founders?|founders?|founded|co-?founded|fondateurs?|fondatrices?|co-?fondateurs?|"
+        r"co-?fondatrices?|fonde|fondee|fonda|\w*grunder(?:in|innen|n)?|gegrundet|grundete)\b")),
+    ("head", re.compile(
+        r"\b(leads?|led|heads?|headed|runs?|ran|chief|boss|director|directors|manager|directs|"
+        r"dirige|dirigeait|dirigent|dirigee|dirigeant|dirigeante|dirigeants|directeur|directrice|chef|cheffe|patron|"
+        r"patronne|responsable|a la tete|leitet|leitete|geleitet|\w*leiter(?:in)?|\w*chef(?:in)?|fuhrt|fuhrte|"
+        r"gefuhrt|direktor(?:in)?|\w*boss)\b")),
+]
+# ("leader" is left out: in the news it is mostly a market leader, not a person's office.)
+# A question about a generic head is answered by a chief executive or a chair too; a question
+# about a specific office (CFO, founder) is not answered by another office.
+_ROLE_ANSWERED_BY: dict[str, frozenset[str]] = {
+    "head": frozenset({"head", "executive", "chair"}),
+}
+
+
+def role_matches(folded: str) -> list[tuple[str, int]]:
+    """(family, character offset) of each role word in folded text, most specific family first:
+    a span taken by one family is not matched again by a more general one."""
+    found: list[tuple[str, int]] = []
+    for family, pattern in _ROLE_FAMILIES:
+        found += [(family, match.start()) for match in pattern.finditer(folded)]
+        folded = pattern.sub(lambda match: " " * len(match.group(0)), folded)
+    return found
+
+
+def role_families(folded: str) -> frozenset[str]:
+    """The role families named in folded text ("le pdg" -> {"executive"})."""
+    return frozenset(family for family, _ in role_matches(folded))
+
+
+def answers_role(asked: str, family: str) -> bool:
+    """Does a role word of ``family`` answer a question about the ``asked`` role?"""
+    return family in _ROLE_ANSWERED_BY.get(asked, frozenset({asked}))
+
+
+_WHICH = re.compile(
+    r"\b(which|what|quel|quelle|quels|quelles|lequel|laquelle|welche|welcher|welches|welchen|welchem|cual|cuales|"
+    r"quale|quali|welk|welke)\s+(.*)", re.IGNORECASE)
+_COUNT_WORDS = frozenset(
+    """two three four five both deux trois quatre cinq zwei drei vier funf beiden beide dos tres due tre twee drie""".split())
+
+
+def _kind(question: str, lang: str) -> frozenset[str]:
+    """Term prefixes of the noun after "which"/"quel"/"welche": its first content word that is not
+    a name or a count (in German the first capitalized one: adjectives before it are lower-case;
+    elsewhere a capitalized word is a name). English may put an adjective first: then it only
+    ranks less well, since ``kind`` is a bonus."""
+    from rag.text import stopwords
+
+    match = _WHICH.search(question)
+    if not match:
+        return frozenset()
+    for word in re.findall(r"[\w'’-]+", match.group(2)):
+        folded = fold(word)
+        if folded in stopwords() or folded in _COUNT_WORDS or (lang == "de" and not word[0].isupper()):
+            continue
+        if _looks_like_name(word) or (lang != "de" and word[0].isupper()):
+            return frozenset()
+        return frozenset(term_prefix(t) for t in word_tokens(word) if len(t) >= 3)
+    return frozenset()
 
 
 # Capitalized words that every language spells its own way: not evidence about the corpus.

@@ -165,3 +165,39 @@ def test_german_nouns_alone_are_no_evidence_that_the_documents_lack_a_name():
     assert not _names_missing(known, unknown, unknown, "de")  # "Wer ist Mitgründer und Vorsitzender von Alphacorp?"
     assert _names_missing(known, unknown, unknown, "en")  # two unknown names in English
     assert _names_missing([], unknown, unknown, "de")  # nothing the question names is known
+
+
+def test_who_holds_a_role_is_answered_by_a_sentence_naming_that_role_beside_a_name():
+    question = "Who is the chief executive of Alphacorp?"
+    # Mentions Alphacorp and a person, but not the office asked about.
+    assert _ask(question, [("Alphacorp was praised by Jean Dupont for its robotics work.", 0.9)]).abstained
+    # Another office (the finance chief) does not answer the chief executive question.
+    assert _ask(question, [("Jean Dupont, the finance chief of Alphacorp, resigned.", 0.9)]).abstained
+    draft = _ask(question, [("Alphacorp's chief executive Jean Dupont opened a lab.", 0.9)])
+    assert not draft.abstained and "Jean Dupont" in draft.text
+    # Roles are translated: the lexicon spans languages.
+    assert not _ask(question, [("Le PDG d'Alphacorp, Jean Dupont, a ouvert un laboratoire.", 0.9)], "en", "fr").abstained
+    # The office must stand beside the new name, not far from it.
+    far = [("Alphacorp's chief executive opened a lab in the north of the country with Jean Dupont.", 0.9)]
+    assert _ask(question, far).abstained
+
+
+def test_a_question_about_several_roles_wants_a_sentence_with_all_of_them():
+    sentences = [("Jean Dupont, a founder of the Zeta institute at Alphacorp, left.", 0.90),
+                 ("The weather was mild.", 0.30),
+                 ("The co-founder and chairman of Alphacorp, Marc Durand, spoke.", 0.86)]
+    draft = _ask("Who is co-founder and chairman of Alphacorp?", sentences)
+    assert not draft.abstained and "Marc Durand" in draft.text and "Jean Dupont" not in draft.text
+
+
+def test_a_which_question_prefers_the_name_set_beside_the_kind_asked_for():
+    sentences = [("The Zorblo models by Alphacorp were downloaded by Betacorp users.", 0.860),
+                 ("The weather was mild.", 0.30),
+                 ("Alphacorp hired experts from its Gamma Lab, the laboratory that built the Zorblo models.", 0.850)]
+    draft = _ask("Which laboratory built the Zorblo models?", sentences)
+    assert not draft.abstained and "Gamma Lab" in draft.text and "Betacorp" not in draft.text
+    # A kind word far from any new name describes something else ("In Gamma, the big rivals...").
+    sentences = [("Betacorp and Deltacorp hire the best engineers.", 0.860), ("The weather was mild.", 0.30),
+                 ("In Gamma, the many big rivals of the sector hire engineers.", 0.855)]
+    draft = _ask("Which rivals hire the best engineers?", sentences)
+    assert not draft.abstained and "Betacorp" in draft.text

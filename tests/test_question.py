@@ -32,3 +32,32 @@ def test_german_capitalized_sequence_is_one_name():
     # Other languages keep one name per word.
     profile = QuestionProfile.of("What did Elon Musk say?", "en")
     assert profile.name_words == (frozenset({"elon$"}), frozenset({"musk$"}))
+
+
+def test_who_questions_about_a_role_name_its_family():
+    assert QuestionProfile.of("Who is the chief executive of Alphacorp?", "en").roles == {"executive"}
+    assert QuestionProfile.of("Qui dirige la filiale de Alphacorp ?", "fr").roles == {"head"}
+    assert QuestionProfile.of("Wer ist der Finanzchef von Alphacorp?", "de").roles == {"finance"}
+    assert QuestionProfile.of("Wer ist Mitgründer und Vorsitzender von Alphacorp?", "de").roles == {"founder", "chair"}
+    # Not a who-question, or no role: nothing to check.
+    assert QuestionProfile.of("When did the chief executive of Alphacorp resign?", "en").roles == frozenset()
+    assert QuestionProfile.of("Who bought Alphacorp?", "en").roles == frozenset()
+
+
+def test_role_families_most_specific_first():
+    from rag.question import role_families
+    from rag.text import fold
+
+    assert role_families(fold("der Finanzvorstand")) == {"finance"}  # not also the generic "-vorstand"/"-chef"
+    assert role_families(fold("der Vorstandsvorsitzende und Laborleiter")) == {"executive", "head"}
+    assert role_families(fold("Le PDG et cofondateur")) == {"executive", "founder"}
+    # "leader" is mostly a market leader in the news, not an office.
+    assert role_families(fold("the market leaders in cloud computing")) == frozenset()
+
+
+def test_which_question_kind_is_the_noun_after_which():
+    assert QuestionProfile.of("Welches Labor hat die Zorblo-Modelle entwickelt?", "de").kind == {"labo"}
+    assert QuestionProfile.of("Welche drei neuen Firmen wurden genannt?", "de").kind == {"firm"}
+    assert QuestionProfile.of("Quel constructeur automobile a déposé des marques ?", "fr").kind == {"cons"}
+    # A name right after "which" is not a kind.
+    assert QuestionProfile.of("Which Alphacorp team did Jean Dupont join?", "en").kind == frozenset()
