@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.text import split_sentences, term_prefixes
+from rag.text import passage_term_prefixes, split_sentences, term_prefixes
 from rag.types import Citation, Hit, Span
 
 _MARKER = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
@@ -80,7 +80,7 @@ def best_span(hit: Hit, claim: str) -> Span:
     best: Span | None = None
     best_overlap = 0
     for span in sentences:
-        overlap = len(claim_terms & term_prefixes(span.text))
+        overlap = len(claim_terms & passage_term_prefixes(span.text))
         if overlap > best_overlap:
             best, best_overlap = span, overlap
     if best is None:

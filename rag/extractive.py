@@ -49,7 +49,7 @@ import numpy as np
 from rag.messages import NOT_IN_DOCUMENTS, localized
 from rag.question import _CAPITALIZED, AnswerType, QuestionProfile, answers_role, role_matches
 from rag.retrieval import remove_language_bias
-from rag.text import fold, term_prefixes, word_tokens
+from rag.text import fold, passage_term_prefixes, term_prefixes, word_tokens
 from rag.types import Citation, Hit, Span
 
 # --- calibration on e5-small's cosine scale (query: vs passage: prefixes) ---------
@@ -254,7 +254,7 @@ class ExtractiveAnswerer:
 
     @staticmethod
     def _score(candidate: Candidate, profile: QuestionProfile) -> float:
-        terms = term_prefixes(candidate.text)
+        terms = passage_term_prefixes(candidate.text)
         coverage = len(profile.key_terms & terms) / len(profile.key_terms) if profile.key_terms else 0.0
         return (
             candidate.similarity
@@ -336,7 +336,7 @@ def _mentions_focus(text: str, profile: QuestionProfile) -> bool:
     "combien de chercheurs" is not answered by "400 millions de téléchargements", nor "quel
     salaire" by a sentence about an investment. Across languages the word is translated, so
     only the similarity floor applies there."""
-    return not profile.focus or bool(term_prefixes(text) & profile.focus)
+    return not profile.focus or bool(passage_term_prefixes(text) & profile.focus)
 
 
 # The languages whose role words ``rag.question`` knows; elsewhere the role cannot be checked.
@@ -398,7 +398,7 @@ def _name_coverage(text: str, names: list[frozenset[str]]) -> float:
     """Share of the question's names that ``text`` mentions (1.0 if the question names none)."""
     if not names:
         return 1.0
-    present = term_prefixes(text)
+    present = passage_term_prefixes(text)
     return sum(1 for word in names if word & present) / len(names)
 
 

@@ -193,6 +193,13 @@ def term_prefixes(text: str) -> set[str]:
     return prefixes
 
 
+@lru_cache(maxsize=4096)
+def passage_term_prefixes(text: str) -> frozenset[str]:
+    """:func:`term_prefixes` of a retrieved sentence or passage, remembered: the answerer and the
+    citation checker meet the same passages question after question (bounded: ~10 MB)."""
+    return frozenset(term_prefixes(text))
+
+
 def lexical_tokens(text: str, lang: str) -> list[str]:
     """BM25 tokens: folded, stopwords dropped, stemmed with the text's language."""
     tokens = word_tokens(text)
