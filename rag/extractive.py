@@ -376,7 +376,7 @@ def _names_role(text: str, profile: QuestionProfile, text_lang: str) -> bool:
 def _names_kind(text: str, profile: QuestionProfile) -> bool:
     """Does a word of the kind asked for ("which lab") stand beside a new name ("its X Lab, the
     laboratory that...")? The kind word alone is too common a word to say much."""
-    if not profile.kind:
+    if not profile.kind or not passage_term_prefixes(text) & profile.kind:
         return False
     words = list(re.finditer(r"\S+", text))
     kinds = [i for i, word in enumerate(words) if term_prefixes(word.group(0)) & profile.kind]
