@@ -16,6 +16,8 @@ chunks added and removed after any change and tagged with the store version.
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -31,7 +33,7 @@ from rag.lexical import Item, LexicalIndex
 from rag.locking import IngestLock
 from rag.messages import NO_DOCUMENTS_INDEXED, localized
 from rag.retrieval import CorpusView, Filters, HybridRetriever
-from rag.store import Store
+from rag.store import DocRecord, Store
 from rag.text import detect_question_language, normalize_spaces, strip_controls
 from rag.types import Answer, Chunk, Document, FileOutcome, IngestReport
 
@@ -40,6 +42,21 @@ Progress = Callable[[int, int, str], None]  # (done, total, current file)
 # Documents are embedded and written in groups of about this many texts (chunks and
 # sentences): the model runs larger batches and Chroma gets fewer, larger writes.
 BATCH_TEXTS = 256
+
+
+@dataclass
+class _Writes:
+    """Whether this ingest has started writing. Before the first write the store is marked
+    "ingest under way" and its version moves on (``Store.begin_writes``): an ingest that writes
+    nothing leaves the index, its version and its caches as they were."""
+
+    store: Store
+    started: bool = False
+
+    def before_write(self) -> None:
+        if not self.started:
+            self.store.begin_writes()
+            self.started = True
 
 
 @dataclass
@@ -96,8 +113,9 @@ class Pipeline:
                 self._view = self._load_view(store, version)
             return self._view
 
-    def _load_view(self, store: Store, version: int, lexical: LexicalIndex | None = None) -> CorpusView:
-        records = store.documents()
+    def _load_view(self, store: Store, version: int, lexical: LexicalIndex | None = None,
+                   records: dict[str, DocRecord] | None = None) -> CorpusView:
+        records = records if records is not None else self._records(store, version)
         live = {doc_id: rec.sha256 for doc_id, rec in records.items()}
         if lexical is None or lexical.version != version:
             lexical = LexicalIndex.load(self._bm25_dir)
@@ -105,6 +123,29 @@ class Pipeline:
             lexical = self._rebuild_lexical(store, live, version)
         languages = tuple(sorted({rec.lang for rec in records.values()}))
         return CorpusView(live, languages, lexical, version, sum(rec.chunks for rec in records.values()))
+
+    @property
+    def _records_path(self) -> Path:
+        return self.settings.home / "documents.json"
+
+    def _records(self, store: Store, version: int) -> dict[str, DocRecord]:
+        """The committed document records of this store version. Kept in a file tagged with the
+        version (an ingest moves the version on before its first write, so a killed one leaves no
+        current file): a cold `rag ask` or a small ingest on a big index does not page through
+        every record in Chroma."""
+        try:
+            saved = json.loads(self._records_path.read_text(encoding="utf-8"))
+            if saved.get("version") == version:
+                return {doc_id: DocRecord(doc_id, *fields) for doc_id, fields in saved["records"].items()}
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        records = store.documents()
+        self._save_records(records, version)
+        return records
+
+    def _save_records(self, records: dict[str, DocRecord], version: int) -> None:
+        fields = {doc_id: [r.source, r.path, r.sha256, r.lang, r.title, r.chunks, r.chars] for doc_id, r in records.items()}
+        _write_atomically(self._records_path, json.dumps({"version": version, "records": fields}))
 
     def _rebuild_lexical(self, store: Store, live: dict[str, str], version: int) -> LexicalIndex:
         items = ((s.chunk.chunk_id, s.chunk.text, s.chunk.lang) for s in store.iter_chunks()
@@ -143,16 +184,18 @@ class Pipeline:
         self.settings.home.mkdir(parents=True, exist_ok=True)
         with IngestLock(self.settings.home):
             store = self._open_store(create=True)
-            before = store.documents()
             version_before = store.version()
+            before = self._records(store, version_before)
+            records = dict(before)  # kept up to date as documents are committed and pruned
+            writes = _Writes(store)
             timings = {"load": 0.0, "chunk": 0.0, "embed": 0.0, "store": 0.0, "lexical": 0.0}
             added: list[Item] = []
             removed: list[str] = []
-            rebuild = store.begin_ingest()  # True: a killed ingest left chunks no document owns
+            rebuild = store.interrupted_ingest()  # a killed ingest may have left chunks no document owns
             if rebuild:
-                removed += store.delete_uncommitted_chunks({d: r.sha256 for d, r in before.items()})
+                writes.before_write()
+                removed += store.delete_uncommitted_chunks({d: r.sha256 for d, r in store.documents().items()})
                 report.chunks_removed += len(removed)
-            changed = rebuild
             seen: set[str] = set()
             pending: list[_Pending] = []
             t = time.perf_counter()
@@ -164,33 +207,36 @@ class Pipeline:
                     report.files.append(FileOutcome(item.path, "skipped", reason=item.reason))
                 else:
                     seen.add(item.doc_id)
-                    outcome = self._prepare_document(store, item, before.get(item.doc_id), report, timings, pending)
-                    changed |= outcome.status != "unchanged"
-                    report.files.append(outcome)
+                    report.files.append(self._prepare_document(store, item, before.get(item.doc_id), report,
+                                                               timings, pending))
                     if sum(p.texts for p in pending) >= BATCH_TEXTS:
-                        self._write_documents(store, pending, report, timings, added, removed)
+                        self._write_documents(writes, pending, report, timings, added, removed, records)
                         pending = []
                 t = time.perf_counter()
-            self._write_documents(store, pending, report, timings, added, removed)
+            self._write_documents(writes, pending, report, timings, added, removed, records)
             if progress:
                 progress(len(files), len(files), "")
             if prune:
                 for doc_id, record in before.items():
                     if doc_id not in seen and not Path(record.path).exists():
+                        writes.before_write()
                         gone = store.delete_document(doc_id)
+                        records.pop(doc_id, None)
                         removed += gone
                         report.chunks_removed += len(gone)
                         report.files.append(FileOutcome(record.path, "pruned", chunks=record.chunks))
-                        changed = True
             t = time.perf_counter()
-            if changed or not self._bm25_dir.exists():
-                version = store.bump_version() if changed else version_before
-                if rebuild or not changed:
-                    lexical = self._rebuild_lexical(store, {d: r.sha256 for d, r in store.documents().items()}, version)
+            if writes.started:
+                version = store.end_writes()
+                if rebuild:
+                    records = store.documents()
+                    lexical = self._rebuild_lexical(store, {d: r.sha256 for d, r in records.items()}, version)
                 else:
                     lexical = self._update_lexical(store, version_before, version, added, removed)
-                self._view = self._load_view(store, version, lexical)
-            store.end_ingest()
+                self._save_records(records, version)
+                self._view = self._load_view(store, version, lexical, records)
+            elif not self._bm25_dir.exists():
+                self._view = self._load_view(store, version_before, None, records)
             timings["lexical"] += time.perf_counter() - t
         report.timings_s = {k: round(v, 3) for k, v in timings.items()}
         report.seconds = time.perf_counter() - started
@@ -215,18 +261,21 @@ class Pipeline:
         report.chunks_added += len(chunks)
         return FileOutcome(doc.path, "added" if previous is None else "replaced", chunks=len(chunks))
 
-    def _write_documents(self, store: Store, pending: list["_Pending"], report: IngestReport,
-                         timings: dict[str, float], added: list[Item], removed: list[str]) -> None:
+    def _write_documents(self, writes: "_Writes", pending: list["_Pending"], report: IngestReport,
+                         timings: dict[str, float], added: list[Item], removed: list[str],
+                         records: dict[str, DocRecord]) -> None:
         """Embed and store queued documents together (fewer, larger model and Chroma calls), then
         commit them: chunks first, then the document records, then the replaced versions' chunks."""
         if not pending:
             return
+        store = writes.store
         t = time.perf_counter()
         chunks = [chunk for p in pending for chunk in p.chunks]
         chunk_vectors, sentence_vectors = self._embed_documents(pending)
         timings["embed"] += time.perf_counter() - t
 
         t = time.perf_counter()
+        writes.before_write()
         store.add_chunks(chunks, [p.doc.sha256 for p in pending for _ in p.chunks], chunk_vectors, sentence_vectors)
         commits, start = [], 0
         for p in pending:
@@ -234,6 +283,7 @@ class Pipeline:
             commits.append((p.doc, len(p.chunks), doc_vector / max(float(np.linalg.norm(doc_vector)), 1e-12)))
             start += len(p.chunks)
         store.commit_documents(commits)
+        records.update((p.doc.doc_id, DocRecord.of(p.doc, len(p.chunks))) for p in pending)
         for p in pending:
             # Chunks of the version replaced (a new document has none: what a killed run left
             # behind was swept when this ingest began).
@@ -348,7 +398,8 @@ class Pipeline:
 
     def stats(self) -> dict[str, object]:
         store = self._open_store(create=False)
-        records = store.documents()
+        version = store.version()
+        records = self._records(store, version)
         languages: dict[str, int] = {}
         for record in records.values():
             languages[record.lang] = languages.get(record.lang, 0) + 1
@@ -359,8 +410,18 @@ class Pipeline:
             "sources": sorted(r.source for r in records.values()),
             "embedding_model": self.embedder.model_id,
             "store": self.settings.chroma_url or str(self.settings.home / "chroma"),
-            "version": store.version(),
+            "version": version,
         }
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write a derived file (a cache) whole or not at all; a read-only index dir just skips it."""
+    try:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def iter_batch_questions(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, object]]]:

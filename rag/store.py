@@ -9,7 +9,8 @@
 * ``<name>_sentences``     one record per chunk (same id): the embeddings of its
   sentences, packed as float16 text in the record's metadata, which the extractive
   answerer scores against the question. They are only ever fetched by id, so
-  they are not worth a vector-index entry each.
+  they are not worth a vector-index entry each, and the record's own vector is a
+  4-number placeholder.
 * ``<name>_docs``          one record per committed document (the commit marker of
   a crash-safe ingest); its collection metadata holds the embedding model that
   built the index, the storage layout, a version bumped on every change, and
@@ -92,6 +93,10 @@ class DocRecord:
     title: str
     chunks: int
     chars: int
+
+    @classmethod
+    def of(cls, doc: Document, chunks: int) -> "DocRecord":
+        return cls(doc.doc_id, doc.source, doc.path, doc.sha256, doc.lang, doc.title, chunks, len(doc.text))
 
 
 def _client(settings: Settings) -> Any:
@@ -253,20 +258,21 @@ class Store:
         """Bumped on every committed change; the BM25 side records the version it mirrors."""
         return int(self._metadata().get("version", 0))
 
-    def bump_version(self) -> int:
+    def interrupted_ingest(self) -> bool:
+        """Did an ingest start writing and never finish (killed)?"""
+        return bool(self._metadata().get("ingest_open", False))
+
+    def begin_writes(self) -> None:
+        """Before an ingest's first write: mark it under way and move the version on, so that no
+        cache of the last version (document summary, BM25) is trusted if the ingest is killed."""
+        metadata = self._metadata()
+        self._set_metadata(ingest_open=True, version=int(metadata.get("version", 0)) + 1)
+
+    def end_writes(self) -> int:
+        """After an ingest's last write: clear the mark and move the version on; the new version."""
         version = self.version() + 1
-        self._set_metadata(version=version)
+        self._set_metadata(ingest_open=False, version=version)
         return version
-
-    def begin_ingest(self) -> bool:
-        """Mark an ingest under way; True if the previous one never finished (killed)."""
-        interrupted = bool(self._metadata().get("ingest_open", False))
-        if not interrupted:
-            self._set_metadata(ingest_open=True)
-        return interrupted
-
-    def end_ingest(self) -> None:
-        self._set_metadata(ingest_open=False)
 
     # --- documents ----------------------------------------------------------------
 
@@ -333,7 +339,7 @@ class Store:
             # (trigrams), which made writing these 5x slower.
             self._sentences.upsert(
                 ids=[c.chunk_id for c in batch],
-                embeddings=vectors,
+                embeddings=_placeholder_vectors([c.chunk_id for c in batch]),
                 metadatas=[{"doc_id": c.doc_id, "doc_sha": sha, "vectors": _pack(v)}
                            for c, sha, v in zip(batch, batch_shas, sentence_vectors[i : i + _BATCH])],
             )
@@ -467,6 +473,21 @@ class Store:
                 return
             yield got["ids"], got["metadatas"]
             offset += len(got["ids"])
+
+
+PLACEHOLDER_DIM = 4
+
+
+def _placeholder_vectors(ids: Sequence[str]) -> np.ndarray:
+    """Chroma wants a vector with every record. Sentence records are only ever fetched by id, so
+    each gets 4 numbers derived from its id instead of a 384-float copy of the chunk vector: the
+    collection's HNSW index (loaded by every writer) stays tiny. Distinct, not constant: HNSW
+    inserts of identical points degrade."""
+    import hashlib
+
+    rows = [np.frombuffer(hashlib.sha1(i.encode("utf-8")).digest()[:PLACEHOLDER_DIM], dtype=np.uint8) for i in ids]
+    vectors = np.asarray(rows, dtype=np.float32).reshape(-1, PLACEHOLDER_DIM) + 1.0
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
 def _language_key(lang: str) -> str:

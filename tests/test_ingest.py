@@ -172,7 +172,8 @@ def test_an_interrupted_ingest_is_cleaned_up_by_the_next_one(tmp_path, corpus):
     pipeline.ingest([corpus])
     stats = pipeline.stats()
     store = Store(make_settings(home), pipeline.embedder.model_id, create=False)
-    assert store.begin_ingest() is False  # the last ingest finished
+    assert store.interrupted_ingest() is False  # the last ingest finished
+    store.begin_writes()  # a run that starts writing, then is killed
     text = "Orphan chunk of a document that was never committed."
     orphan = Chunk("orphan-1", "never-committed", "gone.txt", 0, 0, len(text), text, "en", "t",
                    (Span(0, len(text), text),))
@@ -180,8 +181,11 @@ def test_an_interrupted_ingest_is_cleaned_up_by_the_next_one(tmp_path, corpus):
     store.add_chunks([orphan], "sha-x", vector, [vector])
     assert store.chunk_count() == stats["chunks"] + 1
 
+    # Meanwhile a reader does not trust its caches of the version before the kill.
+    reader = Pipeline(make_settings(home))
+    assert reader.stats()["chunks"] == stats["chunks"]
     report = pipeline.ingest([corpus])
     assert report.chunks_added == 0 and report.chunks_removed == 1
     assert store.chunk_count() == stats["chunks"] == store.sentence_record_count()
-    assert store.begin_ingest() is False
+    assert store.interrupted_ingest() is False
     _lexical_matches_a_full_rebuild(pipeline, home)
