@@ -53,3 +53,23 @@ def test_question_profile_finds_answer_type_and_names():
     # German nouns after a determiner are not names; names without one are.
     german = QuestionProfile.of("Wie viele Mitarbeiter hat Siemens in der Zentrale entlassen?", "de")
     assert "siem" in german.names and "zent" not in german.names
+
+
+def test_language_model_copy_in_the_cache_dir_gives_the_same_answers_and_a_bad_copy_is_ignored(tmp_path, monkeypatch):
+    """The unpacked copy of py3langid's model (a cold-start saving) classifies exactly like
+    py3langid's own loader; a damaged copy falls back to it."""
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    from rag import text
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    reference = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    samples = ["Combien Microsoft a-t-il investi en Italie ?", "Wer hat Alibaba gegründet?",
+               "Who co-founded Alibaba?", "¿Quién fundó la empresa?", "一个中文句子"]
+    fresh = text._new_identifier()  # writes the copy
+    (copy,) = (tmp_path / "rag").glob("py3langid-model-*.npz")
+    cached = text._new_identifier()  # reads it
+    for sample in samples:
+        assert fresh.classify(sample) == cached.classify(sample) == reference.classify(sample)
+    copy.write_bytes(b"not a model")
+    assert text._new_identifier().classify(samples[1]) == reference.classify(samples[1])
