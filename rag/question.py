@@ -254,6 +254,8 @@ def _names(question: str, lang: str) -> list[tuple[frozenset[str], bool]]:
             continue  # the first word is capitalized anyway
         if fold(word) in _TRANSLATED_WORDS:
             continue
+        if role_families(fold(word)):
+            continue  # "CEO", "PDG", "Vorsitzender": an office, not a name (it would match any such sentence)
         in_sequence = _in_name_sequence(matches, i)
         modifier = _compound_modifier(word) if lang == "de" else frozenset()
         if lang == "de" and not special and not in_sequence and _after_determiner(question[: match.start()]):

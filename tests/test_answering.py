@@ -201,3 +201,14 @@ def test_a_which_question_prefers_the_name_set_beside_the_kind_asked_for():
                  ("In Gamma, the many big rivals of the sector hire engineers.", 0.855)]
     draft = _ask("Which rivals hire the best engineers?", sentences)
     assert not draft.abstained and "Betacorp" in draft.text
+
+
+def test_an_office_in_the_question_is_not_a_name_that_any_sentence_with_that_office_covers():
+    """"CEO" is capitalized but is an office: "Who is the CEO of Betacorp?" must not be answered by a
+    sentence about another company's CEO just because it says "CEO"."""
+    sentences = [("Alphacorp's CEO Jean Dupont announced a new assistant.", 0.86),
+                 ("Betacorp makes chips for the mining industry.", 0.84)]
+    assert _ask("Who is the CEO of Betacorp?", sentences).abstained
+    sentences[1] = ("Betacorp is run by its CEO Marie Curtis since 2019.", 0.86)
+    draft = _ask("Who is the CEO of Betacorp?", sentences)
+    assert not draft.abstained and "Marie Curtis" in draft.text

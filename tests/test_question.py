@@ -61,3 +61,9 @@ def test_which_question_kind_is_the_noun_after_which():
     assert QuestionProfile.of("Quel constructeur automobile a déposé des marques ?", "fr").kind == {"cons"}
     # A name right after "which" is not a kind.
     assert QuestionProfile.of("Which Alphacorp team did Jean Dupont join?", "en").kind == frozenset()
+
+
+def test_offices_are_not_names():
+    assert QuestionProfile.of("Who is the CEO of Nvidia?", "en").name_words == (frozenset({"nvid"}),)
+    assert QuestionProfile.of("Qui est le PDG de Meta ?", "fr").name_words == (frozenset({"meta$"}),)
+    assert QuestionProfile.of("Wer ist der Vorsitzende von Alibaba?", "de").name_words == (frozenset({"alib"}),)
