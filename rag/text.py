@@ -74,12 +74,18 @@ def _line_spans(text: str) -> Iterator[tuple[int, int]]:
         yield match.start(), match.end()
 
 
+# " / " and " | " between clauses separate items of a list (related-article teasers, menus):
+# "GOOGLE refuse ... / ETORO vise 5 milliards ..." is two statements about two companies.
+_LIST_SEPARATOR = re.compile(r"[ \u00a0\u202f]+[/|][ \u00a0\u202f]+")
+
+
 def split_sentences(text: str, offset: int = 0) -> list[Span]:
     """Split ``text`` into sentences; each span's text is exactly ``text[start:end]`` (+offset).
 
     Line breaks always end a sentence (news articles put headings and
     paragraphs on their own lines); inside a line, a terminal mark followed by
-    a space ends one unless it closes an abbreviation or a decimal number.
+    a space ends one unless it closes an abbreviation or a decimal number, and
+    a spaced list separator (" / ", " | ") ends one too.
     """
     spans: list[Span] = []
     for line_start, line_end in _line_spans(text):
@@ -89,10 +95,18 @@ def split_sentences(text: str, offset: int = 0) -> list[Span]:
             end = match.end(1)
             if match.group(1) == "." and _is_abbreviation(line, end):
                 continue
-            _append_span(spans, text, line_start + cursor, line_start + end, offset)
+            _append_list_items(spans, text, line_start + cursor, line_start + end, offset)
             cursor = match.end(2)
-        _append_span(spans, text, line_start + cursor, line_end, offset)
+        _append_list_items(spans, text, line_start + cursor, line_end, offset)
     return spans
+
+
+def _append_list_items(spans: list[Span], text: str, start: int, end: int, offset: int) -> None:
+    cursor = start
+    for separator in _LIST_SEPARATOR.finditer(text, start, end):
+        _append_span(spans, text, cursor, separator.start(), offset)
+        cursor = separator.end()
+    _append_span(spans, text, cursor, end, offset)
 
 
 def _append_span(spans: list[Span], text: str, start: int, end: int, offset: int) -> None:

@@ -73,3 +73,14 @@ def test_language_model_copy_in_the_cache_dir_gives_the_same_answers_and_a_bad_c
         assert fresh.classify(sample) == cached.classify(sample) == reference.classify(sample)
     copy.write_bytes(b"not a model")
     assert text._new_identifier().classify(samples[1]) == reference.classify(samples[1])
+
+
+def test_spaced_list_separators_end_a_sentence_and_spans_stay_exact():
+    """Related-article teasers run several headlines on one line ("A refuse x / B vise 5 milliards"):
+    each is its own statement. A slash inside a word or number (km/h, 17/01/2025) is not a separator."""
+    from rag.text import split_sentences
+
+    text = "- GOOGLE refuse x / ETORO vise 5 milliards - 17/01/2025\nA 90 km/h | B"
+    spans = split_sentences(text, offset=7)
+    assert [s.text for s in spans] == ["- GOOGLE refuse x", "ETORO vise 5 milliards - 17/01/2025", "A 90 km/h", "B"]
+    assert all(text[s.start - 7 : s.end - 7] == s.text for s in spans)
