@@ -138,10 +138,10 @@ class LexicalIndex:
         empty = cls([], [], [], [], _Arrays.empty(), version)
         return empty._with(items, (), version)
 
-    def updated(self, directory: Path, added: Iterable[Item], removed: Iterable[str], version: int) -> "LexicalIndex | None":
+    def updated(self, added: Iterable[Item], removed: Iterable[str], version: int) -> "LexicalIndex | None":
         """This index with chunks added and removed, tokenizing only the added text; None if this
         index is not whole (the caller rebuilds). Every chunk's counts are held in memory (mapped
-        from the files the index was loaded from), so ``directory`` is not read again."""
+        from the files the index was loaded from), so nothing is read again."""
         if not self._a.consistent(len(self.chunk_ids), len(self._vocab), len(self._prefixes)) \
                 or len(self.langs) != len(self.chunk_ids):
             return None

@@ -160,7 +160,7 @@ class Pipeline:
             current = LexicalIndex.load(self._bm25_dir)
         updated = None
         if current is not None and current.version == before:
-            updated = current.updated(self._bm25_dir, added, removed, version)
+            updated = current.updated(added, removed, version)
         if updated is None:
             records = store.documents()
             return self._rebuild_lexical(store, {d: r.sha256 for d, r in records.items()}, version)
@@ -194,7 +194,8 @@ class Pipeline:
             rebuild = store.interrupted_ingest()  # a killed ingest may have left chunks no document owns
             if rebuild:
                 writes.before_write()
-                removed += store.delete_uncommitted_chunks({d: r.sha256 for d, r in store.documents().items()})
+                # The killed run moved the version on, so ``before`` was read from Chroma, not a cache.
+                removed += store.delete_uncommitted_chunks({d: r.sha256 for d, r in before.items()})
                 report.chunks_removed += len(removed)
             seen: set[str] = set()
             pending: list[_Pending] = []

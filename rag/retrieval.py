@@ -23,7 +23,7 @@ hybrid against dense alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
@@ -122,8 +122,7 @@ class HybridRetriever:
         for chunk_id, (stored, chunk_vector) in self._store.get_chunks(missing, sorted(languages)).items():
             if self._view.live.get(stored.chunk.doc_id) != stored.doc_sha or not filters.accepts(stored.chunk):
                 continue
-            candidates[chunk_id] = StoredChunk(stored.chunk, stored.doc_sha, stored.terms,
-                                               float(chunk_vector @ vector))
+            candidates[chunk_id] = replace(stored, similarity=float(chunk_vector @ vector))
 
     def _add_name_bonus(self, question: str, lang: str, candidates: dict[str, StoredChunk],
                         hits: dict[str, Hit]) -> None:

@@ -255,7 +255,8 @@ class Store:
         self._docs.modify(metadata=metadata)
 
     def version(self) -> int:
-        """Bumped on every committed change; the BM25 side records the version it mirrors."""
+        """Moves on when an ingest starts writing and when it ends; the BM25 side and the
+        document summary record the version they mirror."""
         return int(self._metadata().get("version", 0))
 
     def interrupted_ingest(self) -> bool:
@@ -265,8 +266,7 @@ class Store:
     def begin_writes(self) -> None:
         """Before an ingest's first write: mark it under way and move the version on, so that no
         cache of the last version (document summary, BM25) is trusted if the ingest is killed."""
-        metadata = self._metadata()
-        self._set_metadata(ingest_open=True, version=int(metadata.get("version", 0)) + 1)
+        self._set_metadata(ingest_open=True, version=self.version() + 1)
 
     def end_writes(self) -> int:
         """After an ingest's last write: clear the mark and move the version on; the new version."""

@@ -74,7 +74,7 @@ def test_updates_equal_a_fresh_build(tmp_path):
         added = _corpus(rng.choice((0, 7, 40)), seed=step, prefix=f"s{step}-")
         added += [live[cid] for cid in removed[:2]]  # removed and added back in the same ingest
         added += added[:1]  # a duplicate
-        index = index.updated(tmp_path, added, removed + ["never-there"], step)
+        index = index.updated(added, removed + ["never-there"], step)
         assert index is not None and index.version == step
         for cid in removed:
             live.pop(cid)
@@ -88,10 +88,10 @@ def test_updates_equal_a_fresh_build(tmp_path):
 
 def test_removing_everything_then_adding():
     index = LexicalIndex.build(_corpus(30), 1)
-    empty = index.updated(Path("unused"), [], index.chunk_ids, 2)
+    empty = index.updated([], index.chunk_ids, 2)
     assert empty is not None and empty.chunk_ids == [] and empty.terms == {}
     assert empty.search("Alibaba", "fr", 5) == [] and empty.idf("alib") == 0.0
-    again = empty.updated(Path("unused"), _corpus(5), [], 3)
+    again = empty.updated(_corpus(5), [], 3)
     _assert_same(again, LexicalIndex.build(_corpus(5), 3))
 
 
