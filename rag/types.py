@@ -9,7 +9,10 @@ Loading makes :class:`Document`; chunking makes :class:`Chunk` (with its
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import numpy as np
 
 AnswerMode = Literal["extractive", "llm"]
 
@@ -59,7 +62,9 @@ class Hit:
     chunk: Chunk
     score: float  # fused score, the one that orders hits
     dense: float | None = None  # cosine similarity to the query
-    lexical: float | None = None  # BM25 score (None if the lexical leg missed it)
+    lexical: float | None = None  # share of the question's names present (None: no lexical leg)
+    sentence: float | None = None  # cosine similarity of the chunk's best-matching sentence
+    sentence_vectors: "np.ndarray | None" = field(default=None, repr=False)  # rows in sentence order
 
 
 @dataclass
