@@ -58,7 +58,7 @@ TYPE_MATCH_FLOOR = 0.80  # a sentence of the asked-for type must still be this r
 KEY_TERM_BONUS = 0.04  # times the share of key terms a sentence covers
 KIND_BONUS = 0.02  # the passage names the kind asked for ("which lab" -> "the laboratory that...")
 HIT_RANK_PENALTY = 0.003  # per retrieval rank, so retrieval order breaks ties
-SECOND_SENTENCE_MARGIN = 0.015  # quote a second sentence only if nearly as good
+SECOND_SENTENCE_MARGIN = 0.012  # quote a second sentence only if nearly as good (calibrated on dev + lead)
 DUPLICATE_SIMILARITY = 0.93  # two sentences this similar say the same (translations)
 MIN_NAME_COVERAGE = 0.5  # a passage about none of the question's names answers another question
 
@@ -206,6 +206,10 @@ class ExtractiveAnswerer:
         eligible = [
             c for c in candidates
             if c.similarity >= TYPE_MATCH_FLOOR and _supports(c, profile, lang, must_cover, some_of)
+            # and its chunk must be about something the question names: German nouns are weak
+            # names that a translation drops, but a chunk holding none of the known ones at all
+            # ("Nvidia", "Umsatz", "Quartal") is about something else.
+            and (not known or _name_coverage(c.hit.chunk.text, known) > 0)
         ]
         if not eligible:
             return abstain
