@@ -118,16 +118,14 @@ class HybridRetriever:
         """Mix each hit's score with its best sentence's similarity (language bias removed)."""
         sentence_vectors = self._store.sentence_vectors([h.chunk for h in hits])
         for hit in hits:
-            vectors = sentence_vectors.get(hit.chunk.chunk_id)
-            hit.sentence_vectors = vectors
-            hit.sentence = float((vectors @ vector).max()) if vectors is not None else hit.dense
-        sentence_score = {id(h): h.sentence or 0.0 for h in hits}
-        remove_language_bias(hits, lambda h: h.chunk.lang, lambda h: h.sentence or 0.0,
-                             lambda h, shift: sentence_score.__setitem__(id(h), sentence_score[id(h)] + shift))
+            hit.sentence_vectors = sentence_vectors.get(hit.chunk.chunk_id)
+            hit.sentence = float((hit.sentence_vectors @ vector).max()) if hit.sentence_vectors is not None \
+                else float(hit.dense or 0.0)
+        shifts = language_shifts(hits, lambda h: h.chunk.lang, lambda h: h.sentence or 0.0)
         for hit in hits:
-            # score = debiased chunk similarity + name bonus; swap half the chunk term for the sentence's
-            chunk_term = hit.score - NAME_WEIGHT * (hit.lexical or 0.0)
-            hit.score += SENTENCE_WEIGHT * (sentence_score[id(hit)] - chunk_term)
+            sentence = (hit.sentence or 0.0) + shifts.get(hit.chunk.lang, 0.0)
+            chunk = hit.score - NAME_WEIGHT * (hit.lexical or 0.0)  # the debiased chunk similarity
+            hit.score += SENTENCE_WEIGHT * (sentence - chunk)
 
     def _dense_candidates(self, vector: np.ndarray, n: int, filters: Filters) -> dict[str, StoredChunk]:
         """Top-n per document language: one language's chunks cannot crowd out another's."""
@@ -184,12 +182,19 @@ def remove_language_bias(items: Sequence[T], lang_of: Callable[[T], str], simila
     of a language's candidates) measures that bias; relevance is what stands
     out above it. Used by retrieval (chunks) and the extractive answerer (sentences).
     """
+    shifts = language_shifts(items, lang_of, similarity_of)
+    for item in items:
+        shift(item, shifts.get(lang_of(item), 0.0))
+
+
+def language_shifts(items: Sequence[T], lang_of: Callable[[T], str],
+                    similarity_of: Callable[[T], float]) -> dict[str, float]:
+    """What to add to each language's similarities (see ``remove_language_bias``); empty for one language."""
     by_language: dict[str, list[float]] = {}
     for item in items:
         by_language.setdefault(lang_of(item), []).append(similarity_of(item))
     if len(by_language) < 2:
-        return
+        return {}
     background = {language: float(np.median(values)) for language, values in by_language.items()}
     overall = float(np.median(list(background.values())))
-    for item in items:
-        shift(item, overall - background[lang_of(item)])
+    return {language: overall - value for language, value in background.items()}
