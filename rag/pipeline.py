@@ -86,6 +86,9 @@ class Pipeline:
         self._refresh_lock = threading.Lock()
         self._open_lock = threading.Lock()
         self._llm = None
+        # The document records of the last version this process read or wrote: adding a file
+        # to a big index in a long-lived process (the UI) skips re-reading documents.json.
+        self._records_seen: tuple[int, dict[str, DocRecord]] | None = None
 
     # --- wiring -------------------------------------------------------------------
 
@@ -132,11 +135,15 @@ class Pipeline:
         """The committed document records of this store version. Kept in a file tagged with the
         version (an ingest moves the version on before its first write, so a killed one leaves no
         current file): a cold `rag ask` or a small ingest on a big index does not page through
-        every record in Chroma."""
+        every record in Chroma. Callers must not change the dict returned."""
+        if self._records_seen is not None and self._records_seen[0] == version:
+            return self._records_seen[1]
         try:
             saved = json.loads(self._records_path.read_text(encoding="utf-8"))
             if saved.get("version") == version:
-                return {doc_id: DocRecord(doc_id, *fields) for doc_id, fields in saved["records"].items()}
+                records = {doc_id: DocRecord(doc_id, *fields) for doc_id, fields in saved["records"].items()}
+                self._records_seen = (version, records)
+                return records
         except (OSError, ValueError, KeyError, TypeError):
             pass
         records = store.documents()
@@ -146,6 +153,7 @@ class Pipeline:
     def _save_records(self, records: dict[str, DocRecord], version: int) -> None:
         fields = {doc_id: [r.source, r.path, r.sha256, r.lang, r.title, r.chunks, r.chars] for doc_id, r in records.items()}
         _write_atomically(self._records_path, json.dumps({"version": version, "records": fields}))
+        self._records_seen = (version, records)
 
     def _rebuild_lexical(self, store: Store, live: dict[str, str], version: int) -> LexicalIndex:
         items = ((s.chunk.chunk_id, s.chunk.text, s.chunk.lang) for s in store.iter_chunks()

@@ -32,6 +32,7 @@ hybrid against dense alone.
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence, TypeVar
 
@@ -195,6 +196,7 @@ def language_shifts(items: Sequence[T], lang_of: Callable[[T], str],
         by_language.setdefault(lang_of(item), []).append(similarity_of(item))
     if len(by_language) < 2:
         return {}
-    background = {language: float(np.median(values)) for language, values in by_language.items()}
-    overall = float(np.median(list(background.values())))
+    # statistics.median: these lists are short, where numpy's median costs ~60 us a call
+    background = {language: statistics.median(values) for language, values in by_language.items()}
+    overall = statistics.median(background.values())
     return {language: overall - value for language, value in background.items()}
