@@ -62,7 +62,7 @@ class Hit:
     chunk: Chunk
     score: float  # fused score, the one that orders hits
     dense: float | None = None  # cosine similarity to the query
-    lexical: float | None = None  # share of the question's names present (None: no lexical leg)
+    lexical: float | None = None  # IDF-weighted share of the question's names present (None: not scored)
     sentence: float | None = None  # cosine similarity of the chunk's best-matching sentence
     sentence_vectors: "np.ndarray | None" = field(default=None, repr=False)  # rows in sentence order
 
