@@ -242,6 +242,29 @@ _TRANSLATED_WORDS = frozenset(
 )
 
 
+# Names spelled differently in en/fr/de (exonyms and acronyms). A question's name also counts as
+# present where a document writes it the other way: "Beijing" is in a French article as "Pékin",
+# "AI" in a German one as "KI". Spellings that share their term prefix (China/Chine, Italy/Italie)
+# need no entry. Folded forms, single words.
+_NAME_SPELLINGS = [
+    "beijing pekin peking", "ai ia ki", "eu ue", "europe europa", "germany allemagne deutschland",
+    "japan japon", "korea coree", "india inde indien", "russia russie russland", "spain espagne spanien",
+    "switzerland suisse schweiz", "netherlands niederlande", "austria autriche osterreich",
+    "belgium belgique belgien", "sweden suede schweden", "poland pologne polen", "greece grece griechenland",
+    "london londres", "moscow moscou moskau", "munich munchen", "cologne koln", "vienna vienne wien",
+    "brussels bruxelles brussel", "geneva geneve genf", "warsaw varsovie warschau", "prague prag",
+    "rome rom", "milan mailand", "venice venise venedig", "lisbon lisbonne lissabon", "athens athenes athen",
+]
+_SPELLING_PREFIXES: dict[str, frozenset[str]] = {
+    word: frozenset(term_prefix(w) for w in group.split()) for group in _NAME_SPELLINGS for word in group.split()
+}
+
+
+def name_spellings(folded_word: str) -> frozenset[str]:
+    """Term prefixes of the other spellings of a name (empty for a name without a table entry)."""
+    return _SPELLING_PREFIXES.get(folded_word, frozenset())
+
+
 def _names(question: str, lang: str) -> list[tuple[frozenset[str], bool]]:
     """(name parts, weak) for each name the question mentions."""
     names: list[tuple[frozenset[str], bool]] = []
@@ -263,6 +286,7 @@ def _names(question: str, lang: str) -> list[tuple[frozenset[str], bool]]:
                 names.append((modifier, True))
             continue
         parts = frozenset(term_prefix(t) for t in word_tokens(word) if len(t) >= 2 or t[0].isdigit()) | modifier
+        parts |= name_spellings(fold(word))
         if not parts:
             if last_named == i - 1:
                 last_named = i  # a one-letter part ("F&E-Budget") continues the name before it

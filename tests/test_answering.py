@@ -232,3 +232,10 @@ def test_a_passage_from_a_chunk_about_none_of_the_question_names_is_not_an_answe
     stated = ([("Zorblax a réalisé 20 milliards de dollars de chiffre d’affaires.", 0.86)], "fr")
     draft = _ask_chunks(question, [stated, about_the_company], "de")
     assert not draft.abstained and "20 milliards" in draft.text
+
+
+def test_a_name_spelled_differently_in_the_document_language_is_still_the_same_name():
+    # Exonyms and acronyms: "Beijing" is "Pékin" in a French article, "AI" is "IA".
+    sentences = [("Pour rappel, Pékin a annoncé en juillet 2017 un plan national pour l’IA.", 0.88)]
+    draft = _ask("When did Beijing announce its national AI plan?", sentences, "en", "fr")
+    assert not draft.abstained and "juillet 2017" in draft.text
