@@ -208,7 +208,7 @@ class ExtractiveAnswerer:
             if c.similarity >= TYPE_MATCH_FLOOR and _supports(c, profile, lang, must_cover, some_of)
             # and its chunk must be about something the question names: German nouns are weak
             # names that a translation drops, but a chunk holding none of the known ones at all
-            # ("Nvidia", "Umsatz", "Quartal") is about something else.
+            # ("Wie viel Umsatz hat Zorblax im Quartal ...") is about something else.
             and (not known or _name_coverage(c.hit.chunk.text, known) > 0)
         ]
         if not eligible:
