@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,13 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     env["RAG_HOME"] = str(tmp_path / "cli-index")
     env["RAG_PROGRESS"] = "0"
     return env
+
+
+def rag_script() -> str:
+    """The `rag` console script of the interpreter running the tests (beside ``sys.executable``).
+
+    Never looked up on PATH: with the venv not activated (the README's test command), PATH has
+    no `rag`, or another installation's, which would test a different version of the code."""
+    script = Path(sys.executable).with_name("rag")
+    assert script.exists(), f"no rag console script beside {sys.executable}: pip install -e . into this venv"
+    return str(script)

@@ -1,18 +1,18 @@
 """The real `rag` console script in subprocesses: JSON contracts, batch, errors without tracebacks."""
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
-RAG = shutil.which("rag")
+from tests.conftest import rag_script
+
+RAG = rag_script()
 
 
 def run(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    assert RAG, "the rag console script is not installed (pip install -e .)"
     return subprocess.run([RAG, *args], env=env, capture_output=True, text=True, input=stdin, timeout=300)
 
 

