@@ -58,11 +58,7 @@ def parse_citations(text: str, hits: list[Hit]) -> ParsedAnswer:
     for original, new in sorted(renumber.items(), key=lambda item: item[1]):
         hit = hits[original - 1]
         span = best_span(hit, " ".join(claims[original]))
-        citations.append(Citation(
-            n=new, source=hit.chunk.source, chunk=hit.chunk.chunk_id, start=span.start, end=span.end,
-            text=span.text, score=hit.score, lang=hit.chunk.lang, chunk_text=hit.chunk.text,
-            chunk_start=hit.chunk.start,
-        ))
+        citations.append(Citation.of(new, hit.chunk, span, hit.score))
     return ParsedAnswer(rewritten, citations, dropped)
 
 

@@ -168,7 +168,8 @@ def format_answer(answer, include_text: bool = True) -> str:  # type: ignore[no-
             snippet = " ".join(c.text.split())
             if len(snippet) > 240:
                 snippet = snippet[:237] + "..."
-            lines.append(f"  [{c.n}] {c.source}, chars {c.start}-{c.end}: \u201c{snippet}\u201d")
+            named = f"{c.title} ({c.source})" if c.title and c.title != c.source else c.source
+            lines.append(f"  [{c.n}] {named}, chars {c.start}-{c.end}: \u201c{snippet}\u201d")
     lines.append(f"(mode: {answer.mode}{', abstained' if answer.abstained else ''}; "
                  f"{answer.timings_ms.get('total', 0):.0f} ms)")
     return "\n".join(lines)

@@ -217,10 +217,7 @@ class ExtractiveAnswerer:
         citations = []
         for i, candidate in enumerate(chosen):
             span, chunk = candidate.span, candidate.hit.chunk
-            citations.append(Citation(
-                n=i + 1, source=chunk.source, chunk=chunk.chunk_id, start=span.start, end=span.end, text=span.text,
-                score=candidate.hit.score, lang=chunk.lang, chunk_text=chunk.text, chunk_start=chunk.start,
-            ))
+            citations.append(Citation.of(i + 1, chunk, span, candidate.hit.score))
         text = " ".join(f"{c.text} [{i + 1}]" for i, c in enumerate(chosen))
         return Draft(text, False, citations)
 

@@ -81,6 +81,13 @@ class Citation:
     lang: str = ""
     chunk_text: str = ""
     chunk_start: int = 0
+    title: str = ""  # the document's title (extracted at ingest); ``source`` is its file name
+
+    @classmethod
+    def of(cls, n: int, chunk: Chunk, span: Span, score: float) -> "Citation":
+        """Citation number ``n`` of the sentence ``span`` of ``chunk``."""
+        return cls(n=n, source=chunk.source, chunk=chunk.chunk_id, start=span.start, end=span.end, text=span.text,
+                   score=score, lang=chunk.lang, chunk_text=chunk.text, chunk_start=chunk.start, title=chunk.title)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -91,6 +98,7 @@ class Citation:
             "end": self.end,
             "text": self.text,
             "score": round(self.score, 4),
+            "title": self.title,
         }
 
 

@@ -44,9 +44,21 @@ def test_ask_json_contract(indexed_env):
     assert data["id"] is None and data["mode"] == "extractive" and isinstance(data["abstained"], bool)
     assert set(data["timings_ms"]) == {"retrieve", "answer", "total"}
     for citation in data["citations"]:
-        assert list(citation) == ["n", "source", "chunk", "start", "end", "text", "score"]
+        assert list(citation) == ["n", "source", "chunk", "start", "end", "text", "score", "title"]
         source_text = (SEEDS / citation["source"]).read_text(encoding="utf-8")
         assert source_text[citation["start"]:citation["end"]] == citation["text"]
+        # A text file's title is its first line, not its hash-like file name.
+        assert citation["title"] == source_text.strip().splitlines()[0].strip()[:200]
+
+
+def test_sources_list_names_the_document_title_beside_the_file_name(indexed_env):
+    result = run("ask", "Who co-founded Alibaba?", env=indexed_env)
+    assert result.returncode == 0, result.stderr
+    sources = result.stdout.split("Sources:")[1].strip().splitlines()
+    first = sources[0]
+    name = first.split("(")[-1].split(")")[0]
+    title = (SEEDS / name).read_text(encoding="utf-8").strip().splitlines()[0].strip()
+    assert first.lstrip().startswith(f"[1] {title[:40]}") and f"({name})" in first
 
 
 def test_batch_keeps_order_and_ids_and_ignores_other_fields(indexed_env, tmp_path):

@@ -68,7 +68,7 @@ def test_ask_endpoint_returns_the_cli_json_contract(client, seeded_home: Path) -
     assert "4,3 milliards" in result["answer"]
     assert result["citations"], result
     citation = result["citations"][0]
-    assert set(citation) == {"n", "source", "chunk", "start", "end", "text", "score"}
+    assert set(citation) == {"n", "source", "chunk", "start", "end", "text", "score", "title"}
     assert citation["n"] == 1 and f"[{citation['n']}]" in result["answer"]
     assert citation["source"].startswith("000")
     assert "4,3 milliards" in citation["text"]
