@@ -1,6 +1,7 @@
 """The real `rag` console script in subprocesses: JSON contracts, batch, errors without tracebacks."""
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -55,10 +56,10 @@ def test_sources_list_names_the_document_title_beside_the_file_name(indexed_env)
     result = run("ask", "Who co-founded Alibaba?", env=indexed_env)
     assert result.returncode == 0, result.stderr
     sources = result.stdout.split("Sources:")[1].strip().splitlines()
-    first = sources[0]
-    name = first.split("(")[-1].split(")")[0]
-    title = (SEEDS / name).read_text(encoding="utf-8").strip().splitlines()[0].strip()
-    assert first.lstrip().startswith(f"[1] {title[:40]}") and f"({name})" in first
+    shown = re.match(r"\s*\[1\] (.+) \(([^()]+\.txt)\), chars \d+-\d+: ", sources[0])
+    assert shown, sources[0]
+    title = (SEEDS / shown.group(2)).read_text(encoding="utf-8").strip().splitlines()[0].strip()
+    assert shown.group(1) == title[:200]  # titles are capped at 200 characters
 
 
 def test_batch_keeps_order_and_ids_and_ignores_other_fields(indexed_env, tmp_path):
