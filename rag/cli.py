@@ -1,7 +1,8 @@
 """The ``rag`` command: a thin shell over :class:`rag.pipeline.Pipeline`.
 
 Every command takes ``--index-dir`` (wins over ``RAG_HOME``). Errors a user
-can fix print one line on stderr and exit 1; usage errors exit 2. Heavy
+can fix print one line on stderr and exit 1; usage errors exit 2; an ingest that
+skipped some files (and indexed the rest) exits 3. Heavy
 libraries load only in the commands that use them, so ``rag ask`` starts fast.
 """
 
@@ -15,6 +16,9 @@ from typing import Any, Callable, Sequence
 
 from rag.config import Settings
 from rag.errors import RagError
+
+# `rag ingest` finished and indexed every other file, but skipped some (each named on stderr).
+EXIT_SKIPPED = 3
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -80,12 +84,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         close()
     if args.json:
         print(json.dumps(report.to_json(), ensure_ascii=False))
-        return 0
-    for outcome in report.files:
-        if outcome.status == "skipped":
-            print(f"skipped {outcome.path}: {outcome.reason}", file=sys.stderr)
-    print(report.summary())
-    return 0
+    else:
+        for outcome in report.files:
+            if outcome.status == "skipped":
+                print(f"skipped {outcome.path}: {outcome.reason}", file=sys.stderr)
+        print(report.summary())
+    return EXIT_SKIPPED if report.count("skipped") else 0
 
 
 def _progress_bar() -> tuple[Callable[[int, int, str], None], Callable[[], None]]:

@@ -102,11 +102,25 @@ def load_file(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Document:
 
 
 def load_all(paths: Iterable[Path], max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Iterator[Document | Skipped]:
+    """Each file as a Document or a Skipped reason. One file's failure never stops the others:
+    whatever a reader raises (a missing dependency, a parser bug) skips that file, named with its cause."""
     for path in paths:
         try:
             yield load_file(path, max_bytes)
         except SkipFile as exc:
             yield Skipped(str(path), str(exc))
+        except Exception as exc:  # noqa: BLE001 - any reader failure is this file's, not the ingest's
+            yield Skipped(str(path), unexpected_failure(path, exc))
+
+
+def unexpected_failure(path: Path, exc: BaseException) -> str:
+    """One line for a reader that failed in a way it did not foresee."""
+    detail = " ".join(str(exc).split())
+    if len(detail) > 160:
+        detail = detail[:157] + "..."
+    kind = path.suffix.lower().lstrip(".") or "file"
+    return f"the {kind} reader failed ({type(exc).__name__}: {detail})" if detail else \
+        f"the {kind} reader failed ({type(exc).__name__})"
 
 
 def _decode(raw: bytes) -> str:

