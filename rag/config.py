@@ -48,6 +48,11 @@ class Settings:
     # Larger files are skipped unread (memory stays bounded; embedding 50 MB of text would take hours).
     max_file_mb: int = 50
     progress: bool = True
+    # Documents are embedded and written in groups of about this many texts (chunks and sentences):
+    # the model runs larger batches and Chroma gets fewer, larger writes; each group is one commit.
+    ingest_batch_texts: int = 256
+    # Crash tests only (rag.faults): stop an ingest at a named step; empty in normal use.
+    fault_at: str = ""
 
     @property
     def llm_configured(self) -> bool:
@@ -77,6 +82,8 @@ class Settings:
             raise ConfigError(f"k must be between 1 and 50, not {self.k}")
         if self.chunk_overlap_tokens >= self.chunk_tokens:
             raise ConfigError("RAG_CHUNK_OVERLAP must be smaller than RAG_CHUNK_TOKENS")
+        if self.ingest_batch_texts < 1:
+            raise ConfigError("RAG_INGEST_BATCH_TEXTS must be at least 1")
         if self.chunk_tokens > 480:
             raise ConfigError("RAG_CHUNK_TOKENS must stay under the embedding window (480)")
 
@@ -117,6 +124,8 @@ class Settings:
             ui_max_upload_mb=get_number("RAG_UI_MAX_UPLOAD_MB", defaults.ui_max_upload_mb),
             max_file_mb=get_number("RAG_MAX_FILE_MB", defaults.max_file_mb),
             progress=get("RAG_PROGRESS", "1").lower() in _TRUE,
+            ingest_batch_texts=get_number("RAG_INGEST_BATCH_TEXTS", defaults.ingest_batch_texts),
+            fault_at=get("RAG_FAULT_AT"),
         )
         settings.validate()
         return settings
@@ -139,6 +148,7 @@ ENV_VARS: dict[str, str] = {
     "RAG_UI_AUTH": "user:password to require a login in the UI",
     "RAG_UI_MAX_UPLOAD_MB": "largest upload the UI accepts (default 20)",
     "RAG_MAX_FILE_MB": "larger files are skipped unread at ingest (default 50)",
+    "RAG_INGEST_BATCH_TEXTS": "texts embedded and committed together at ingest (default 256)",
     "OPENAI_API_KEY": "key for OpenAI or a compatible server (enables llm mode in auto)",
     "OPENAI_BASE_URL": "OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1",
 }

@@ -29,6 +29,7 @@ import numpy as np
 from rag.config import Mode, Settings
 from rag.errors import InputError
 from rag.extractive import ExtractiveAnswerer
+from rag.faults import FaultPlan
 from rag.lexical import Item, LexicalIndex
 from rag.locking import IngestLock
 from rag.messages import NO_DOCUMENTS_INDEXED, localized
@@ -39,11 +40,6 @@ from rag.types import Answer, Chunk, Document, FileOutcome, IngestReport
 
 Progress = Callable[[int, int, str], None]  # (done, total, current file)
 
-# Documents are embedded and written in groups of about this many texts (chunks and
-# sentences): the model runs larger batches and Chroma gets fewer, larger writes.
-BATCH_TEXTS = 256
-
-
 @dataclass
 class _Writes:
     """Whether this ingest has started writing. Before the first write the store is marked
@@ -51,12 +47,18 @@ class _Writes:
     nothing leaves the index, its version and its caches as they were."""
 
     store: Store
+    faults: FaultPlan
+    home: Path
     started: bool = False
 
     def before_write(self) -> None:
         if not self.started:
             self.store.begin_writes()
             self.started = True
+            self.checkpoint("begin")
+
+    def checkpoint(self, step: str) -> None:
+        self.faults.checkpoint(step, self.home)
 
 
 @dataclass
@@ -81,8 +83,10 @@ class Pipeline:
 
         self.settings = settings
         self.embedder = make_embedder(settings)
+        self._faults = FaultPlan.parse(settings.fault_at)
         self._store: Store | None = None
         self._view: CorpusView | None = None
+        self._view_provisional = False  # read while an ingest was under way: never reused
         self._refresh_lock = threading.Lock()
         self._open_lock = threading.Lock()
         self._llm = None
@@ -105,16 +109,36 @@ class Pipeline:
         return self.settings.home / "bm25"
 
     def _refresh(self) -> CorpusView:
-        """The current view of the corpus; reloaded (and BM25 rebuilt if stale) when the store moved on."""
+        """The current view of the corpus; reloaded (and BM25 rebuilt if stale) when the store moved on.
+
+        While an ingest is under way (another process writing, or one killed while writing) its
+        documents are committed one batch after another under one store version, so the view is
+        read afresh every time: each newly committed document is seen at the next question."""
         store = self._open_store(create=False)
-        version = store.version()
+        version, under_way = store.state()
         view = self._view
-        if view is not None and view.version == version:
+        if view is not None and view.version == version and not under_way and not self._view_provisional:
             return view
         with self._refresh_lock:
-            if self._view is None or self._view.version != version:
+            if under_way:
+                return self._provisional_view(store, version)
+            if self._view is None or self._view.version != version or self._view_provisional:
                 self._view = self._load_view(store, version)
+                self._view_provisional = False
             return self._view
+
+    def _provisional_view(self, store: Store, version: int) -> CorpusView:
+        """The view while an ingest is under way: the committed records read from the store, and
+        the last BM25 index there is (of an older version; it only adds candidates and name rarity,
+        and retrieval keeps only chunks of live document versions). Nothing is saved."""
+        records = store.documents()
+        lexical = self._view.lexical if self._view is not None else LexicalIndex.load(self._bm25_dir)
+        if lexical is None:
+            live = {doc_id: rec.sha256 for doc_id, rec in records.items()}
+            lexical = LexicalIndex.build(self._live_items(store, live), version)
+        self._view = self._view_of(records, lexical, version)
+        self._view_provisional = True
+        return self._view
 
     def _load_view(self, store: Store, version: int, lexical: LexicalIndex | None = None,
                    records: dict[str, DocRecord] | None = None) -> CorpusView:
@@ -124,6 +148,11 @@ class Pipeline:
             lexical = LexicalIndex.load(self._bm25_dir)
         if lexical is None or lexical.version != version:
             lexical = self._rebuild_lexical(store, live, version)
+        return self._view_of(records, lexical, version)
+
+    @staticmethod
+    def _view_of(records: dict[str, DocRecord], lexical: LexicalIndex, version: int) -> CorpusView:
+        live = {doc_id: rec.sha256 for doc_id, rec in records.items()}
         languages = tuple(sorted({rec.lang for rec in records.values()}))
         return CorpusView(live, languages, lexical, version, sum(rec.chunks for rec in records.values()))
 
@@ -132,10 +161,12 @@ class Pipeline:
         return self.settings.home / "documents.json"
 
     def _records(self, store: Store, version: int) -> dict[str, DocRecord]:
-        """The committed document records of this store version. Kept in a file tagged with the
-        version (an ingest moves the version on before its first write, so a killed one leaves no
-        current file): a cold `rag ask` or a small ingest on a big index does not page through
-        every record in Chroma. Callers must not change the dict returned."""
+        """The committed document records of this (settled) store version. Kept in a file tagged
+        with the version, so a cold `rag ask` or a small ingest on a big index does not page through
+        every record in Chroma. The file describes a version only if no ingest was under way from
+        before the records were read to after (a reader during an ingest would otherwise freeze a
+        half-committed list that a later clean-up trusts: RELIABILITY.md, D1). While one is under
+        way, callers read ``store.documents()`` instead. Callers must not change the dict returned."""
         if self._records_seen is not None and self._records_seen[0] == version:
             return self._records_seen[1]
         try:
@@ -147,7 +178,8 @@ class Pipeline:
         except (OSError, ValueError, KeyError, TypeError):
             pass
         records = store.documents()
-        self._save_records(records, version)
+        if store.state() == (version, False):  # settled before and after the read
+            self._save_records(records, version)
         return records
 
     def _save_records(self, records: dict[str, DocRecord], version: int) -> None:
@@ -156,9 +188,12 @@ class Pipeline:
         self._records_seen = (version, records)
 
     def _rebuild_lexical(self, store: Store, live: dict[str, str], version: int) -> LexicalIndex:
-        items = ((s.chunk.chunk_id, s.chunk.text, s.chunk.lang) for s in store.iter_chunks()
-                 if live.get(s.chunk.doc_id) == s.doc_sha)
-        return self._save_lexical(LexicalIndex.build(items, version))
+        return self._save_lexical(LexicalIndex.build(self._live_items(store, live), version))
+
+    @staticmethod
+    def _live_items(store: Store, live: dict[str, str]) -> Iterator[Item]:
+        return ((s.chunk.chunk_id, s.chunk.text, s.chunk.lang) for s in store.iter_chunks()
+                if live.get(s.chunk.doc_id) == s.doc_sha)
 
     def _update_lexical(self, store: Store, before: int, version: int, added: list[Item],
                         removed: list[str]) -> LexicalIndex:
@@ -192,19 +227,21 @@ class Pipeline:
         self.settings.home.mkdir(parents=True, exist_ok=True)
         with IngestLock(self.settings.home):
             store = self._open_store(create=True)
-            version_before = store.version()
-            before = self._records(store, version_before)
+            version_before, rebuild = store.state()  # rebuild: a killed ingest may have left chunks no document owns
+            # After a killed ingest, only the store's own records say what is committed (never a cache).
+            before = store.documents() if rebuild else self._records(store, version_before)
             records = dict(before)  # kept up to date as documents are committed and pruned
-            writes = _Writes(store)
+            writes = _Writes(store, self._faults, self.settings.home)
             timings = {"load": 0.0, "chunk": 0.0, "embed": 0.0, "store": 0.0, "lexical": 0.0}
             added: list[Item] = []
             removed: list[str] = []
-            rebuild = store.interrupted_ingest()  # a killed ingest may have left chunks no document owns
             if rebuild:
                 writes.before_write()
-                # The killed run moved the version on, so ``before`` was read from Chroma, not a cache.
                 removed += store.delete_uncommitted_chunks({d: r.sha256 for d, r in before.items()})
                 report.chunks_removed += len(removed)
+                writes.checkpoint("cleaned")
+            damaged = self._damaged_documents(store, before)
+            files = self._with_damaged_files(files, damaged, report)
             seen: set[str] = set()
             pending: list[_Pending] = []
             t = time.perf_counter()
@@ -216,9 +253,12 @@ class Pipeline:
                     report.files.append(FileOutcome(item.path, "skipped", reason=item.reason))
                 else:
                     seen.add(item.doc_id)
-                    report.files.append(self._prepare_document(store, item, before.get(item.doc_id), report,
-                                                               timings, pending))
-                    if sum(p.texts for p in pending) >= BATCH_TEXTS:
+                    previous = None if item.doc_id in damaged else before.get(item.doc_id)
+                    outcome = self._prepare_document(store, item, previous, report, timings, pending)
+                    if item.doc_id in damaged and outcome.status == "added":
+                        outcome.status = "repaired"
+                    report.files.append(outcome)
+                    if sum(p.texts for p in pending) >= self.settings.ingest_batch_texts:
                         self._write_documents(writes, pending, report, timings, added, removed, records)
                         pending = []
                 t = time.perf_counter()
@@ -236,6 +276,7 @@ class Pipeline:
                         report.files.append(FileOutcome(record.path, "pruned", chunks=record.chunks))
             t = time.perf_counter()
             if writes.started:
+                writes.checkpoint("end")
                 version = store.end_writes()
                 if rebuild:
                     records = store.documents()
@@ -250,6 +291,35 @@ class Pipeline:
         report.timings_s = {k: round(v, 3) for k, v in timings.items()}
         report.seconds = time.perf_counter() - started
         return report
+
+    @staticmethod
+    def _damaged_documents(store: Store, records: dict[str, DocRecord]) -> dict[str, DocRecord]:
+        """Committed documents whose chunks are (partly) missing from the store: ingested again
+        rather than called unchanged, so a damaged index heals. The totals are compared on every
+        ingest (two counts); the per-document scan runs only when chunks are missing."""
+        if not records or store.chunk_count() >= sum(r.chunks for r in records.values()):
+            return {}
+        counts = store.live_chunk_counts({doc_id: r.sha256 for doc_id, r in records.items()})
+        return {doc_id: r for doc_id, r in records.items() if counts.get(doc_id, 0) < r.chunks}
+
+    @staticmethod
+    def _with_damaged_files(files: list[Path], damaged: dict[str, DocRecord], report: IngestReport) -> list[Path]:
+        """This run's files plus those of damaged documents it was not given (read from where they
+        were ingested); a damaged document whose file is gone is reported and left as it is."""
+        from rag.loading import doc_id_for
+
+        given = {doc_id_for(path) for path in files}
+        extra: list[Path] = []
+        for doc_id, record in damaged.items():
+            if doc_id in given:
+                continue
+            if Path(record.path).is_file():
+                extra.append(Path(record.path))
+            else:
+                report.files.append(FileOutcome(record.path, "skipped", reason=(
+                    f"damaged in the index ({record.chunks} chunks recorded, some missing) and the file is gone: "
+                    "ingest it again from where it is now")))
+        return sorted(set(files) | set(extra))
 
     def _prepare_document(self, store: Store, doc: Document, previous, report: IngestReport,  # type: ignore[no-untyped-def]
                           timings: dict[str, float], pending: list["_Pending"]) -> FileOutcome:
@@ -286,12 +356,14 @@ class Pipeline:
         t = time.perf_counter()
         writes.before_write()
         store.add_chunks(chunks, [p.doc.sha256 for p in pending for _ in p.chunks], chunk_vectors, sentence_vectors)
+        writes.checkpoint("chunks-written")
         commits, start = [], 0
         for p in pending:
             doc_vector = chunk_vectors[start : start + len(p.chunks)].mean(axis=0)
             commits.append((p.doc, len(p.chunks), doc_vector / max(float(np.linalg.norm(doc_vector)), 1e-12)))
             start += len(p.chunks)
         store.commit_documents(commits)
+        writes.checkpoint("committed")
         records.update((p.doc.doc_id, DocRecord.of(p.doc, len(p.chunks))) for p in pending)
         for p in pending:
             # Chunks of the version replaced (a new document has none: what a killed run left
@@ -329,6 +401,8 @@ class Pipeline:
         cleaned = " ".join(normalize_spaces(strip_controls(question or "")).split())
         if not cleaned:
             raise InputError("the question is empty")
+        if not any(ch.isalnum() for ch in cleaned):  # '?!', '...': nothing to search for
+            raise InputError("the question has no words (only punctuation or symbols): ask it in words")
         if len(cleaned) > self.settings.max_question_chars:
             raise InputError(
                 f"the question is too long ({len(cleaned)} characters; the limit is "
@@ -407,8 +481,8 @@ class Pipeline:
 
     def stats(self) -> dict[str, object]:
         store = self._open_store(create=False)
-        version = store.version()
-        records = self._records(store, version)
+        version, under_way = store.state()
+        records = store.documents() if under_way else self._records(store, version)
         languages: dict[str, int] = {}
         for record in records.values():
             languages[record.lang] = languages.get(record.lang, 0) + 1

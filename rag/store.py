@@ -287,7 +287,14 @@ class Store:
 
     def interrupted_ingest(self) -> bool:
         """Did an ingest start writing and never finish (killed)?"""
-        return bool(self._metadata().get("ingest_open", False))
+        return self.state()[1]
+
+    def state(self) -> tuple[int, bool]:
+        """(version, whether an ingest is under way: writing now, or killed while writing), read
+        together. While one is under way the committed records keep changing under one version, so
+        no cache may describe that version (``rag.pipeline``)."""
+        metadata = self._metadata()
+        return int(metadata.get("version", 0)), bool(metadata.get("ingest_open", False))
 
     def begin_writes(self) -> None:
         """Before an ingest's first write: mark it under way and move the version on, so that no
@@ -485,6 +492,18 @@ class Store:
 
     def chunk_count(self) -> int:
         return sum(int(collection.count()) for collection in self._chunks.values())
+
+    def live_chunk_counts(self, live: dict[str, str]) -> dict[str, int]:
+        """How many chunks of its committed version each document has in the store (one scan of
+        the chunk metadata: only run when the totals say some are missing)."""
+        counts = dict.fromkeys(live, 0)
+        for collection in list(self._chunks.values()):
+            for _, metadatas in self._paged(collection, include=["metadatas"]):
+                for meta in metadatas:
+                    doc_id = str(meta["doc_id"])
+                    if live.get(doc_id) == meta["doc_sha"]:
+                        counts[doc_id] += 1
+        return counts
 
     def sentence_record_count(self) -> int:
         """Records of packed sentence vectors: one per stored chunk."""

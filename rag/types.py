@@ -128,7 +128,8 @@ class Answer:
 @dataclass
 class FileOutcome:
     path: str
-    status: Literal["added", "replaced", "unchanged", "skipped", "pruned"]
+    # repaired: its chunks were missing from the index (rag.pipeline heals it from the file)
+    status: Literal["added", "replaced", "unchanged", "skipped", "pruned", "repaired"]
     chunks: int = 0
     reason: str = ""
 
@@ -150,6 +151,7 @@ class IngestReport:
             f"{len(self.files)} files: {self.count('added')} added, {self.count('replaced')} replaced, "
             f"{self.count('unchanged')} unchanged, {self.count('skipped')} skipped"
             + (f", {self.count('pruned')} pruned" if self.count("pruned") else "")
+            + (f", {self.count('repaired')} repaired" if self.count("repaired") else "")
             + f"; chunks: {self.chunks_added} added, {self.chunks_removed} removed, "
             f"{self.chunks_unchanged} unchanged; {self.seconds:.1f}s"
         )

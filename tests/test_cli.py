@@ -89,6 +89,9 @@ def test_stats_json_is_identical_after_reingesting_unchanged_files(indexed_env):
 @pytest.mark.parametrize("args, message", [
     (["ask", "   "], "the question is empty"),
     (["ask", "x" * 5000], "too long"),
+    (["ask", "--json", "?!.,;:\u2026\u00bf\u00a1"], "has no words"),
+    (["ask", "..."], "has no words"),
+    (["ask", "!!!!"], "has no words"),
     (["ingest", "/no/such/folder"], "no such file or folder"),
 ])
 def test_bad_input_gets_one_line_and_exit_1(indexed_env, args, message):
