@@ -128,7 +128,7 @@ class Answer:
 @dataclass
 class FileOutcome:
     path: str
-    status: Literal["added", "replaced", "unchanged", "skipped", "pruned"]
+    status: Literal["added", "replaced", "unchanged", "skipped", "pruned", "deleted"]
     chunks: int = 0
     reason: str = ""
 
