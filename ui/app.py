@@ -171,12 +171,6 @@ def documents_tab(settings: Settings) -> DocumentsTab:
         with gr.Column(scale=6, min_width=300):
             stats = gr.HTML(render.stats_html(None, "Loading…"), elem_id="rag-stats")
             refresh = gr.Button("Refresh", size="sm", variant="secondary", elem_id="rag-refresh")
-            with gr.Row(equal_height=True):
-                document = gr.Dropdown([], value=None, label="Preview or delete a document", scale=4,
-                                       elem_id="rag-doc")
-                delete = gr.Button("Delete", variant="stop", size="sm", scale=1, min_width=80, elem_id="rag-delete")
-            delete_status = gr.HTML("", elem_id="rag-delete-status")
-            preview = gr.HTML(render.preview_html(None), elem_id="rag-preview")
         with gr.Column(scale=5, min_width=300):
             upload = gr.File(label="Add documents", file_count="multiple",
                              file_types=list(uploads.ALLOWED_SUFFIXES), elem_id="rag-upload")
@@ -188,6 +182,12 @@ def documents_tab(settings: Settings) -> DocumentsTab:
                 "deletes its copy there too (never a file of yours elsewhere).</div>"
             )
             upload_status = gr.HTML("", elem_id="rag-upload-status")
+            with gr.Row(equal_height=False, elem_id="rag-doc-row"):
+                document = gr.Dropdown([], value=None, label="Preview or delete a document", scale=4,
+                                       elem_id="rag-doc")
+                delete = gr.Button("Delete", variant="stop", size="sm", scale=1, min_width=80, elem_id="rag-delete")
+            delete_status = gr.HTML("", elem_id="rag-delete-status")
+            preview = gr.HTML(render.preview_html(None), elem_id="rag-preview")
     return DocumentsTab(stats, refresh, upload, upload_status, document, delete, delete_status, preview)
 
 

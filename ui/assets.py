@@ -149,6 +149,11 @@ CSS = r"""
 #rag-ask-row > * { min-width: 0 !important; }
 #rag-send { flex: 0 0 auto !important; width: auto; min-width: 64px !important; }
 #rag-send:disabled { opacity: 0.55; cursor: not-allowed; }
+#rag-chat button.example { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 8px 12px;
+  background: var(--block-background-fill); cursor: pointer; text-align: left; }
+#rag-chat button.example:hover { border-color: var(--color-accent); box-shadow: 0 0 0 2px var(--color-accent-soft); }
+#rag-doc-row { align-items: flex-end; }
+#rag-delete { align-self: flex-end; margin-bottom: 4px; }
 #rag-header { padding: 4px 2px 0; }
 #rag-header h1 { font-size: 1.45rem; margin: 0 0 2px; font-weight: 650; }
 #rag-header p { margin: 0; color: var(--body-text-color-subdued); font-size: 0.92rem; }
