@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(stats)
     stats.set_defaults(func=cmd_stats)
 
+    delete = sub.add_parser("delete", help="remove a document from the index (and its file, if it is an upload)")
+    delete.add_argument("name", help="the document's file name as `rag stats --json` lists it, or its path")
+    _common(delete)
+    delete.set_defaults(func=cmd_delete)
+
     for name, help_text in (("eval", "score answers against a gold set"), ("ui", "start the web chat UI"),
                             ("bench", "run the speed benchmark")):
         extra = sub.add_parser(name, help=help_text, add_help=False)
@@ -189,6 +194,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
     print(f"languages: {', '.join(f'{k} ({v})' for k, v in stats['languages'].items()) or '-'}")  # type: ignore[union-attr]
     print(f"model:     {stats['embedding_model']}")
     print(f"store:     {stats['store']}")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    outcome = _pipeline(_settings(args)).delete(args.name)
+    print(f"deleted {outcome.path} ({outcome.chunks} chunk{'s' if outcome.chunks != 1 else ''})")
     return 0
 
 

@@ -5,6 +5,7 @@
     answer = pipeline.ask("Who co-founded Alibaba?")   # -> Answer
     for event in pipeline.ask_stream(q):   # str deltas, then the final Answer
         ...
+    pipeline.delete("notes.md")            # -> FileOutcome(status="deleted")
 
 Ingest is crash-safe: a document's chunks are written first, then its record
 (the commit), then its old chunks are deleted; queries only see chunks whose
@@ -39,6 +40,9 @@ from rag.text import detect_question_language, normalize_spaces, strip_controls
 from rag.types import Answer, Chunk, Document, FileOutcome, IngestReport
 
 Progress = Callable[[int, int, str], None]  # (done, total, current file)
+
+UPLOADS_DIR = "uploads"  # under the index dir: the UI's copies of uploaded files
+
 
 @dataclass
 class _Writes:
@@ -395,6 +399,66 @@ class Pipeline:
                                     for c in p.chunks)
         return np.asarray(chunk_vectors, dtype=np.float32), sentence_vectors
 
+    # --- delete -------------------------------------------------------------------
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Where the UI copies uploaded files: a document deleted from here loses its file too."""
+        return self.settings.home / UPLOADS_DIR
+
+    def documents(self) -> list[DocRecord]:
+        """The indexed documents (file name, path, title, language, chunks), by file name then path."""
+        store = self._open_store(create=False)
+        records = self._records(store, store.version())
+        return sorted(records.values(), key=lambda r: (r.source, r.path))
+
+    def delete(self, name: str | Path) -> FileOutcome:
+        """Remove one document (named by its file name, or its path if the name is shared) from the
+        index: its record, its chunks and their BM25 entries; and its file if it is an upload.
+
+        Crash-safe like ingest: the store is marked "writes under way" first, and the record goes
+        before the chunks, so a run killed half-way leaves chunks no document owns, which readers
+        ignore and the next ingest or delete sweeps."""
+        store = self._open_store(create=False)  # no index: one clear error, and no empty index dir made
+        with IngestLock(self.settings.home):
+            version_before = store.version()
+            records = dict(self._records(store, version_before))
+            record = _find_document(records, name)
+            interrupted = store.interrupted_ingest()
+            store.begin_writes()
+            removed = store.delete_document(record.doc_id)
+            records.pop(record.doc_id)
+            if interrupted:  # a killed run left chunks behind: sweep them now, as an ingest would
+                removed += store.delete_uncommitted_chunks({d: r.sha256 for d, r in records.items()})
+            version = store.end_writes()
+            if interrupted:
+                lexical = self._rebuild_lexical(store, {d: r.sha256 for d, r in records.items()}, version)
+            else:
+                lexical = self._update_lexical(store, version_before, version, [], removed)
+            self._save_records(records, version)
+            self._view = self._load_view(store, version, lexical, records)
+        self._remove_upload(Path(record.path))
+        return FileOutcome(record.path, "deleted", chunks=record.chunks)
+
+    def _remove_upload(self, path: Path) -> None:
+        """Delete the file of a deleted document if (and only if) it is a copy in the uploads folder."""
+        uploads = self.uploads_dir.resolve()
+        resolved = path.resolve()
+        if resolved.parent == uploads and resolved.is_file():
+            resolved.unlink(missing_ok=True)
+
+    def document_text(self, name: str | Path) -> str:
+        """A document's indexed text, rebuilt from its stored chunks at their offsets (so a citation's
+        ``start``/``end`` point into it); whitespace between two chunks that neither holds is a space."""
+        store = self._open_store(create=False)
+        record = _find_document(self._records(store, store.version()), name)
+        chunks = store.document_chunks(record.doc_id, record.lang, record.sha256)
+        length = max([record.chars, *(c.end for c in chunks)])
+        text = [" "] * length
+        for chunk in chunks:
+            text[chunk.start : chunk.end] = chunk.text
+        return "".join(text).rstrip()
+
     # --- ask ----------------------------------------------------------------------
 
     def clean_question(self, question: str) -> str:
@@ -495,6 +559,24 @@ class Pipeline:
             "store": self.settings.chroma_url or str(self.settings.home / "chroma"),
             "version": version,
         }
+
+
+def _find_document(records: dict[str, DocRecord], name: str | Path) -> DocRecord:
+    """The one indexed document a user means: by path (absolute or relative), else by file name."""
+    wanted = str(name).strip()
+    if not wanted:
+        raise InputError("name the document: its file name as `rag stats --json` lists it, or its path")
+    resolved = str(Path(wanted).expanduser().resolve())
+    for record in records.values():
+        if record.path in (wanted, resolved):
+            return record
+    named = sorted((r for r in records.values() if r.source == wanted), key=lambda r: r.path)
+    if len(named) == 1:
+        return named[0]
+    if not named:
+        raise InputError(f"no indexed document is called {wanted}: `rag stats --json` lists the indexed files")
+    raise InputError(f"{len(named)} indexed documents are called {wanted}: give its path "
+                     f"({', '.join(r.path for r in named)})")
 
 
 def _write_atomically(path: Path, text: str) -> None:

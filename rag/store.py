@@ -519,6 +519,16 @@ class Store:
             yield got["ids"], got["metadatas"]
             offset += len(got["ids"])
 
+    def document_chunks(self, doc_id: str, lang: str, doc_sha: str) -> list[Chunk]:
+        """The stored chunks of one version of a document, in document order (for a preview)."""
+        collection = self._chunks_of(lang)
+        if collection is None:
+            return []
+        got = collection.get(where={"$and": [{"doc_id": doc_id}, {"doc_sha": doc_sha}]},
+                             include=["documents", "metadatas"])
+        chunks = [_chunk_from(cid, text, meta) for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"])]
+        return sorted(chunks, key=lambda chunk: chunk.position)
+
 
 PLACEHOLDER_DIM = 4
 

@@ -129,7 +129,7 @@ class Answer:
 class FileOutcome:
     path: str
     # repaired: its chunks were missing from the index (rag.pipeline heals it from the file)
-    status: Literal["added", "replaced", "unchanged", "skipped", "pruned", "repaired"]
+    status: Literal["added", "replaced", "unchanged", "skipped", "pruned", "repaired", "deleted"]
     chunks: int = 0
     reason: str = ""
 

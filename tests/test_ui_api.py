@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import socket
 import threading
 from pathlib import Path
@@ -16,7 +17,8 @@ from tests.conftest import ROOT, make_settings
 gradio_client = pytest.importorskip("gradio_client")
 
 from ui import render, uploads  # noqa: E402
-from ui.app import build_app, ingest_uploads, main, parse_auth  # noqa: E402
+from ui.app import EXAMPLES, build_app, ingest_uploads, main, parse_auth  # noqa: E402
+from ui.chat import ChatHandlers, ChatSession  # noqa: E402
 
 UI_DIR = ROOT / "ui"
 
@@ -234,6 +236,90 @@ def test_rendering_escapes_and_highlights() -> None:
     assert "<script>" not in panel and "a&lt;b&gt;.md" in panel
     assert 'id="src-0-1"' in panel and "before <mark>x &lt; y</mark> after" in panel
     assert render.history_pairs([turn, render.error_turn("q", "boom", "llm")]) == [(turn["question"], turn["answer"])]
+
+
+def test_sources_panel_names_titles_and_folds_the_other_retrieved_passages(seeded: Pipeline) -> None:
+    answer = seeded.ask("Combien Microsoft a-t-il investi en Italie ?")
+    cited = {c.chunk for c in answer.citations}
+    others = [h for h in answer.hits if h.chunk.chunk_id not in cited]
+    assert answer.citations and others and answer.citations[0].title
+    turn = render.turn_from_answer(answer, 0.1)
+    assert [o["chunk_text"] for o in turn["others"]] == [h.chunk.text for h in others]
+    panel = render.sources_html([turn])
+    first = answer.citations[0]
+    assert (f'<span class="src-title" title="{render.esc(first.title)}">{render.esc(first.title)}</span>'
+            f'<span class="src-file" title="{first.source}">{first.source}</span>') in panel
+    assert f"<details class=\"src-others\"><summary>Other passages retrieved ({len(others)})</summary>" in panel
+    assert panel.count('class="src-card src-other"') == len(others)
+    # No title (or the file name as title): the file name alone.
+    plain = dict(turn["citations"][0], title="")
+    assert "src-title" not in render.sources_html([dict(turn, citations=[plain], others=[])])
+
+
+# --- the chat queue and input limits ------------------------------------------------------
+
+
+def test_questions_sent_quickly_are_all_answered_in_order(seeded: Pipeline) -> None:
+    """Two questions queued at once; their answering events start in either order, at the same
+    time: each question gets its answer, in the order asked."""
+    chat = ChatHandlers(seeded)
+    session = ChatSession()
+    first, second = QUESTIONS[0], QUESTIONS[2]
+    chat.take(first[0], session)
+    chat.take(second[0], session)
+    chat.take("   ", session)  # an empty box adds nothing
+    assert [q.question for q in session.queued] == [first[0], second[0]]
+    results: list[object] = []
+    workers = [threading.Thread(target=lambda: results.append(chat.answer_extractive(session, "extractive", 5, "", "")))
+               for _ in range(3)]  # one more event than questions: it finds nothing left to answer
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [t["question"] for t in session.turns] == [first[0], second[0]]
+    assert first[1] in session.turns[0]["answer"] and second[1] in session.turns[1]["answer"]
+    assert session.queued == [] and len(results) == 3
+    messages = render.chat_messages(*session.snapshot())
+    assert len(messages) == 4 and "rag-pending" not in "".join(m["content"] for m in messages)
+
+
+def test_a_refused_question_is_shown_cut_to_the_limit(seeded: Pipeline) -> None:
+    chat = ChatHandlers(seeded)
+    session = ChatSession()
+    limit = seeded.settings.max_question_chars
+    question = "Combien " + "très " * 4000 + "?"  # 20,000 characters: over the limit
+    assert len(question) > 10 * limit
+    chatbot, sources = chat.take(question, session)
+    assert len(chatbot[-2]["content"]) < limit + 200 and f"({len(question):,} characters)" in chatbot[-2]["content"]
+    assert len(sources) < 600
+    chatbot, sources = chat.answer_extractive(session, "extractive", 5, "", "")
+    turn = session.turns[-1]
+    assert "too long" in turn["error"] and len(turn["question"]) <= limit + 30
+    assert len(chatbot[-2]["content"]) < limit + 200
+    assert "très " * 60 not in sources  # the panel's header shows only its start
+    assert len(sources) < 2 * limit
+
+
+def test_examples_are_one_per_language_answered_and_not_gold_questions(seeded: Pipeline) -> None:
+    from rag.text import detect_question_language
+
+    assert sorted(detect_question_language(q) for q in EXAMPLES) == ["de", "en", "fr"]
+    gold = set()
+    for path in (ROOT / "eval" / "gold").glob("*.jsonl"):
+        gold |= {json.loads(line)["question"].casefold() for line in path.read_text(encoding="utf-8").splitlines()
+                 if line.strip()}
+    assert gold and not {q.casefold() for q in EXAMPLES} & gold
+    for question in EXAMPLES:
+        answer = seeded.ask(question)
+        assert not answer.abstained and answer.citations, question
+
+
+def test_no_function_in_ui_is_longer_than_80_lines() -> None:
+    for path in sorted(UI_DIR.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                assert length <= 80, f"{path.name}:{node.lineno} {node.name} is {length} lines"
 
 
 # --- the module holds no RAG logic ----------------------------------------------------

@@ -10,6 +10,7 @@ import contextlib
 import json
 import shutil
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -64,7 +65,8 @@ def serve(pipeline: Pipeline) -> Iterator[str]:
 @contextlib.contextmanager
 def open_page(browser, url: str, **context_args):  # type: ignore[no-untyped-def]
     """A page on the app; fails the test if the page asks for anything beyond this machine."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, **context_args)
+    context_args.setdefault("viewport", {"width": 1400, "height": 1000})
+    context = browser.new_context(**context_args)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     outside: list[str] = []
@@ -228,3 +230,218 @@ def test_empty_index_says_so(browser, tmp_path: Path) -> None:
         assert "No documents are indexed yet" in answer and "Documents tab" in answer
         page.get_by_role("tab", name="Documents").click()
         assert "Upload documents below" in page.locator("#rag-stats").inner_text()
+
+
+# --- issue 12: layout, input, queueing, examples, titles, other passages, scrolling, documents ---------
+
+
+def hold_answers(pipeline: Pipeline) -> threading.Event:
+    """Answers wait until the returned event is set, so a test can look at the page while one is pending."""
+    release = threading.Event()
+    ask_stream = pipeline.ask_stream
+
+    def held(*args, **kwargs):  # type: ignore[no-untyped-def]
+        release.wait(timeout=60)
+        yield from ask_stream(*args, **kwargs)
+
+    pipeline.ask_stream = held  # type: ignore[method-assign]
+    return release
+
+
+LAYOUT_JS = """() => {
+  const app = document.querySelector('.gradio-container').getBoundingClientRect();
+  const sources = document.querySelector('#rag-sources-box').getBoundingClientRect();
+  return {width: Math.round(app.width), sourcesLeft: Math.round(sources.left), sourcesTop: Math.round(sources.top),
+          scrollWidth: document.documentElement.scrollWidth, viewport: window.innerWidth};
+}"""
+
+
+def user_bubbles(page) -> list[str]:  # type: ignore[no-untyped-def]
+    return [t.strip() for t in page.locator("#rag-chat [data-testid='user']").all_inner_texts()]
+
+
+def test_the_layout_keeps_its_width_whatever_the_chat_holds(browser, seeded_home: Path) -> None:
+    pipeline = Pipeline(make_settings(seeded_home, mode="extractive"))
+    release = hold_answers(pipeline)
+    release.set()
+    with serve(pipeline) as url, open_page(browser, url, viewport={"width": 1400, "height": 900}) as page:
+        landing = page.evaluate(LAYOUT_JS)
+        ask(page, "Combien de girafes la société fictive Zorblax a-t-elle envoyées sur la Lune ?")
+        assert "not found in the documents" in last_answer(page)  # an abstention
+        abstained = page.evaluate(LAYOUT_JS)
+        release.clear()
+        box = page.locator("#rag-question textarea")
+        box.fill("Combien Microsoft a-t-il investi en Italie ?")
+        box.press("Enter")
+        page.locator("#rag-chat .rag-pending").wait_for()
+        pending = page.evaluate(LAYOUT_JS)
+        release.set()
+        page.wait_for_function("() => document.querySelectorAll('#rag-chat .rag-meta').length === 2")
+        answered = page.evaluate(LAYOUT_JS)
+    for state in (abstained, pending, answered):
+        assert state == landing, (landing, abstained, pending, answered)
+    assert landing["scrollWidth"] <= landing["viewport"] and landing["sourcesTop"] < 900  # beside the chat
+
+
+def test_a_phone_never_scrolls_sideways_and_shows_the_whole_ask_button(browser, seeded_home: Path) -> None:
+    pipeline = Pipeline(make_settings(seeded_home, mode="extractive"))
+    with serve(pipeline) as url, open_page(browser, url, viewport={"width": 390, "height": 844}) as page:
+        ask(page, "Combien Microsoft a-t-il investi en Italie ?")
+        assert "4,3 milliards" in last_answer(page)
+        layout = page.evaluate(LAYOUT_JS)
+        assert layout["scrollWidth"] <= 390, layout
+        send = page.locator("#rag-send")
+        send.scroll_into_view_if_needed()
+        box = send.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+        # Nothing covers or clips it: its middle is the button itself.
+        assert page.evaluate("""() => { const r = document.getElementById('rag-send').getBoundingClientRect();
+            const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+            return !!hit && !!hit.closest('#rag-send'); }""")
+
+
+def test_a_second_question_typed_right_after_the_first_is_answered_too(browser, seeded_home: Path) -> None:
+    pipeline = Pipeline(make_settings(seeded_home, mode="extractive"))
+    release = hold_answers(pipeline)
+    first, second = ("Combien Microsoft a-t-il investi en Italie ?",
+                     "Which newspaper reported that Bo Liefeng had left Alibaba?")
+    with serve(pipeline) as url, open_page(browser, url) as page:
+        box = page.locator("#rag-question textarea")
+        box.fill(first)
+        box.press("Enter")
+        time.sleep(0.05)
+        page.keyboard.type(second, delay=5)  # typed at once, while the first is still being answered
+        page.keyboard.press("Enter")
+        with contextlib.suppress(Exception):
+            page.wait_for_function("() => document.querySelectorAll('#rag-chat [data-testid=\"user\"]').length >= 2",
+                                   timeout=5000)
+        release.set()
+        page.wait_for_function("() => document.querySelectorAll('#rag-chat .rag-meta').length >= 2")
+        assert user_bubbles(page) == [first, second]  # both kept, in the order asked
+        answers = page.locator("#rag-chat [data-testid='bot']").all_inner_texts()
+        assert "4,3 milliards" in answers[0] and "SCMP" in answers[1], answers
+        assert box.input_value() == ""
+
+
+def test_empty_input_sends_nothing_and_long_input_is_capped(browser, seeded_home: Path) -> None:
+    settings = make_settings(seeded_home, mode="extractive")
+    with serve(Pipeline(settings)) as url, open_page(browser, url) as page:
+        send = page.locator("#rag-send")
+        page.wait_for_function("() => document.getElementById('rag-send').disabled")  # empty box: no Ask
+        box = page.locator("#rag-question textarea")
+        box.press("Enter")
+        box.fill("   ")
+        assert send.is_disabled()
+        box.press("Enter")
+        time.sleep(1.0)
+        assert user_bubbles(page) == [] and page.locator("#rag-chat .rag-error").count() == 0
+        box.fill("x" * 20_000)  # a paste far over the limit
+        assert len(box.input_value()) == settings.max_question_chars
+        assert send.is_enabled()
+
+
+def test_example_questions_are_clickable_and_answered(browser, seeded_home: Path) -> None:
+    from ui.app import EXAMPLES
+
+    with serve(Pipeline(make_settings(seeded_home, mode="extractive"))) as url, open_page(browser, url) as page:
+        examples = page.locator("#rag-chat button.example")
+        examples.first.wait_for()
+        assert [t.strip() for t in examples.all_inner_texts()] == list(EXAMPLES)
+        examples.nth(2).click()
+        page.locator("#rag-chat .rag-meta").wait_for()
+        page.wait_for_function("() => !document.querySelector('#rag-chat .rag-pending')")
+        assert user_bubbles(page) == [EXAMPLES[2]]
+        assert "not found" not in last_answer(page) and page.locator("#rag-chat a[href^='#src-0-']").count() >= 1
+
+
+# A made-up document of one chunk (under 200 tokens) over many short lines, the fact on the last.
+VELMORA = ("# Coopérative Velmora\n\n" + "".join(f"Ruche {n} : {n % 7 + 9} kilos.\n" for n in range(1, 19))
+           + "En 2031, la coopérative Velmora a récolté exactement 8415 kilos de miel de lavande.\n")
+
+
+def test_sources_titles_other_passages_and_scrolling_to_the_cited_line(browser, seeded_home: Path, tmp_path: Path
+                                                                       ) -> None:
+    home = tmp_path / "index"
+    shutil.copytree(seeded_home, home)
+    pipeline = Pipeline(make_settings(home, mode="extractive"))
+    doc = tmp_path / "mine" / "velmora.md"
+    doc.parent.mkdir()
+    doc.write_text(VELMORA, encoding="utf-8")
+    pipeline.ingest([doc])
+    question = "Combien de kilos de miel de lavande la coopérative Velmora a-t-elle récoltés en 2031 ?"
+    expected = pipeline.ask(question)
+    assert "8415" in expected.answer and expected.citations[0].source == "velmora.md"
+    others = {h.chunk.chunk_id for h in expected.hits} - {c.chunk for c in expected.citations}
+    assert others
+    with serve(pipeline) as url, open_page(browser, url) as page:
+        ask(page, question)
+        page.locator("#rag-chat a[href='#src-0-1']").first.click()
+        card = page.locator("#rag-sources-box .src-card.active")
+        card.wait_for()
+        time.sleep(0.5)  # let the panel's smooth scrolling end
+        problems = []  # three behaviours, each checked (and reported) on its own
+        # 6. The document's title, with the file name beside it.
+        names = (card.locator(".src-title").all_inner_texts(), card.locator(".src-file").all_inner_texts())
+        if names != (["Coopérative Velmora"], ["velmora.md"]):
+            problems.append(f"title and file name: {names}")
+        # 10. The chunk is scrolled to the cited sentence, on a whole line: none is cut at the top.
+        scroll = card.locator(".src-text").evaluate("""box => { const line = parseFloat(getComputedStyle(box).lineHeight);
+            const b = box.getBoundingClientRect(), m = box.querySelector('mark').getBoundingClientRect();
+            return {top: box.scrollTop, line, offset: box.scrollTop % line,
+                    markInside: m.top >= b.top - 1 && m.top + line <= b.bottom + 1}; }""")
+        if not (scroll["top"] > 0 and scroll["markInside"] and min(scroll["offset"], scroll["line"] - scroll["offset"]) < 1):
+            problems.append(f"scrolling: {scroll}")
+        # 9. Every other retrieved passage, folded away.
+        folded = page.locator("#rag-sources-box .src-turn:not([hidden]) details.src-others")
+        if folded.count() != 1:
+            problems.append("no 'Other passages retrieved' section")
+        else:
+            assert folded.get_attribute("open") is None
+            assert folded.locator("summary").inner_text() == f"Other passages retrieved ({len(others)})"
+            assert not folded.locator(".src-other").first.is_visible()
+            folded.locator("summary").click()
+            assert folded.locator(".src-other").count() == len(others)
+            assert folded.locator(".src-other").first.is_visible()
+        assert not problems, problems
+
+
+def test_documents_tab_previews_and_deletes_a_document(browser, seeded_home: Path, tmp_path: Path) -> None:
+    home = tmp_path / "index"
+    shutil.copytree(seeded_home, home)
+    pipeline = Pipeline(make_settings(home, mode="extractive"))
+    fact = tmp_path / "zorblax.md"
+    fact.write_text("# Zorblax Industries\n\nEn 2031, Zorblax Industries a vendu 7 342 robots jardiniers en Europe.\n",
+                    encoding="utf-8")
+    question = "Combien de robots jardiniers Zorblax Industries a-t-elle vendus ?"
+    with serve(pipeline) as url, open_page(browser, url) as page:
+        page.get_by_role("tab", name="Documents").click()
+        page.locator("#rag-upload input[type=file]").set_input_files([str(fact)])
+        page.locator("#rag-upload-status .up-summary").wait_for()
+        assert (home / "uploads" / "zorblax.md").exists()
+        item = page.locator("#rag-stats li", has_text="zorblax.md")
+        assert "Zorblax Industries" in item.inner_text()  # listed by title, file name beside it
+
+        # Preview: choose it in the list, its text shows.
+        page.locator("#rag-doc input").click()
+        page.get_by_role("option", name="Zorblax Industries (zorblax.md)").click()
+        preview = page.locator("#rag-preview .preview-text")
+        preview.wait_for()
+        assert "7 342 robots jardiniers" in preview.inner_text()
+
+        # Delete: cancelling the confirmation keeps it; accepting deletes it and its uploaded copy.
+        page.once("dialog", lambda dialog: dialog.dismiss())
+        page.click("#rag-delete")
+        time.sleep(1.0)
+        assert (home / "uploads" / "zorblax.md").exists() and item.count() == 1
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.click("#rag-delete")
+        page.locator("#rag-delete-status", has_text="Deleted zorblax.md").wait_for()
+        page.wait_for_function("() => ![...document.querySelectorAll('#rag-stats li')]"
+                               ".some(li => li.textContent.includes('zorblax.md'))")
+        assert not (home / "uploads" / "zorblax.md").exists()
+        assert fact.exists()  # the file the user uploaded from is theirs: untouched
+
+        page.get_by_role("tab", name="Chat").click()
+        ask(page, question)
+        assert "7 342" not in last_answer(page)
+        assert page.locator("#rag-sources-box .src-file", has_text="zorblax.md").count() == 0

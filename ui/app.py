@@ -1,15 +1,15 @@
 """The Gradio chat UI (``rag ui``): a thin shell over :class:`rag.pipeline.Pipeline`.
 
-Nothing here retrieves or answers: questions go to ``Pipeline.ask_stream`` (the
-chat) or ``Pipeline.ask`` (the ``/ask`` API endpoint, same JSON as
-``rag ask --json``), uploads to ``Pipeline.ingest``, the Documents tab and the
-filter dropdowns read ``Pipeline.stats()``. This module only turns those into
-HTML (``ui.render``), copies uploads safely (``ui.uploads``) and wires events.
+Nothing here retrieves or answers: questions go to ``Pipeline.ask_stream`` (the chat, in
+``ui.chat``) or ``Pipeline.ask`` (the ``/ask`` API endpoint, same JSON as ``rag ask --json``);
+uploads to ``Pipeline.ingest``, deletes to ``Pipeline.delete``, previews to
+``Pipeline.document_text`` (``ui.documents``). This module lays out the page and wires events;
+``ui.render`` makes the HTML, ``ui.uploads`` copies uploads safely.
 
-Concurrency: Gradio's queue, 8 events of a kind at a time. The chat answer is
-two events in separate concurrency groups, one for extractive answers and one
-for streaming LLM answers (each returns at once when the question is for the
-other), so slow LLM streams never queue extractive answers behind them.
+Concurrency: Gradio's queue, 8 events of a kind at a time. The chat answer is two events in
+separate concurrency groups, one for extractive answers and one for streaming LLM answers (each
+returns at once when the question is for the other), so slow LLM streams never queue extractive
+answers behind them. Uploads and deletes share one group of one: one writer at a time.
 """
 
 from __future__ import annotations
@@ -17,10 +17,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Sequence
 
 from rag.offline import apply_offline_env
 
@@ -28,21 +26,23 @@ apply_offline_env()  # before gradio is imported: no analytics, no version check
 
 import gradio as gr  # noqa: E402
 
-from rag import Filters, Settings  # noqa: E402
-from rag.errors import IndexNotFoundError, RagError  # noqa: E402
+from rag import Settings  # noqa: E402
+from rag.errors import RagError  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
-from rag.types import Answer, IngestReport  # noqa: E402
 from ui import render, uploads  # noqa: E402
-from ui.assets import COPY_JS, CSS, SOURCES_JS, theme  # noqa: E402
+from ui.assets import CONFIRM_DELETE_JS, COPY_JS, CSS, PAGE_JS, TAKE_QUESTION_JS, theme  # noqa: E402
+from ui.chat import K_MAX, ChatHandlers, ChatSession  # noqa: E402
+from ui.documents import DocumentHandlers, UploadOutcome, ingest_uploads  # noqa: E402,F401 (re-exported)
 
 log = logging.getLogger("rag.ui")
 
-MODES = ("auto", "extractive", "llm")
-K_MAX = 20
 CONCURRENCY = 8  # default_concurrency_limit of the queue, and of each answering group
-EMPTY_INDEX = "No documents are indexed yet."
-EMPTY_HINT = "Upload .txt, .md, .html or .pdf files in the Documents tab (or run `rag ingest PATH`), then ask again."
-STREAM_EVERY_S = 0.04  # coalesce LLM deltas: at most ~25 chat updates a second
+# One example per language, answerable from the bundled seed articles (not questions of the eval sets).
+EXAMPLES = (
+    "What will Alibaba's Yuanjing unit focus on from now on?",
+    "Quelle société EasyPark a-t-elle rachetée ?",
+    "Welchen Prozessor hat der neue iMac von Apple?",
+)
 
 
 def parse_auth(value: str) -> tuple[str, str] | None:
@@ -82,203 +82,158 @@ class RagBlocks(gr.Blocks):
         return super().launch(*args, **kwargs)
 
 
+# --- layout ---------------------------------------------------------------------------
+
+
 @dataclass
-class UploadOutcome:
-    """What happened to one batch of uploads: the library's report plus the files refused before it."""
-
-    report: IngestReport | None = None
-    refused: list[tuple[str, str]] = field(default_factory=list)  # (name sent, reason)
-    names: dict[str, str] = field(default_factory=dict)  # staged path -> name shown
-    error: str = ""
-
-    def html(self) -> str:
-        return render.upload_report_html(self.report, self.refused, self.names, self.error)
-
-
-def ingest_uploads(pipeline: Pipeline, files: Sequence[str | Path],
-                   progress: Callable[[int, int, str], None] | None = None) -> UploadOutcome:
-    """Copy uploads into ``<index dir>/uploads/`` (checked, cleaned names) and ingest just those.
-
-    A file the library skips is reported with its reason and removed again (an earlier file of the
-    same name comes back); the others are searchable as soon as this returns.
-    """
-    settings = pipeline.settings
-    staged = uploads.stage_uploads(files, Path(settings.home), settings.ui_max_upload_mb)
-    outcome = UploadOutcome(refused=[(r.name, r.reason) for r in staged.refused],
-                            names={str(s.path.resolve()): s.name for s in staged.staged})
-    if not staged.staged:
-        if not staged.refused:
-            outcome.error = "no file arrived: choose files to upload"
-        return outcome
-    if progress:
-        progress(0, len(staged.staged), "")
-    try:
-        report = pipeline.ingest([s.path for s in staged.staged], progress=progress)
-    except RagError as exc:
-        outcome.error = str(exc)
-    except Exception as exc:
-        log.exception("ingesting uploads failed")
-        outcome.error = f"unexpected error ({type(exc).__name__}); see the server log"
-    else:
-        for item in report.files:
-            item.path = str(Path(item.path).resolve())
-        outcome.report = report
-    status = {o.path: o.status for o in outcome.report.files} if outcome.report else {}
-    for item in staged.staged:
-        # Outcome unknown (the ingest failed): keep the new file, it may be committed already.
-        kept = outcome.report is None or status.get(str(item.path.resolve()), "skipped") != "skipped"
-        uploads.settle(item, kept)
-    return outcome
+class ChatTab:
+    session: gr.State
+    chatbot: gr.Chatbot
+    question: gr.Textbox
+    send: gr.Button
+    clear: gr.Button
+    copy: gr.Button
+    mode: gr.Radio
+    k: gr.Slider
+    lang: gr.Dropdown
+    source: gr.Dropdown
+    sources: gr.HTML
 
 
-def build_app(pipeline: Pipeline) -> gr.Blocks:
-    settings = pipeline.settings
+@dataclass
+class DocumentsTab:
+    stats: gr.HTML
+    refresh: gr.Button
+    upload: gr.File
+    upload_status: gr.HTML
+    document: gr.Dropdown
+    delete: gr.Button
+    delete_status: gr.HTML
+    preview: gr.HTML
 
-    # --- helpers over the library ----------------------------------------------
 
-    def read_stats() -> tuple[dict[str, Any] | None, str]:
-        try:
-            return pipeline.stats(), ""
-        except IndexNotFoundError:
-            return None, EMPTY_INDEX
-        except RagError as exc:
-            return None, str(exc)
+def header(settings: Settings) -> None:
+    resolved = settings.resolved_mode()
+    engine = f"LLM {settings.llm_model}" if resolved == "llm" else "extractive, offline"
+    gr.HTML(
+        '<div id="rag-header"><h1>Ask your documents</h1>'
+        "<p>Questions in any language; every answer cites the passages it comes from. "
+        f'<span class="pill">{render.esc(engine)}</span></p></div>'
+    )
 
-    def index_is_empty() -> bool:
-        stats, _ = read_stats()
-        return stats is None or not stats.get("documents")
 
-    def resolve(mode: str | None) -> str:
-        return settings.resolved_mode(mode if mode in MODES else None)  # type: ignore[arg-type]
+def conversation(settings: Settings) -> tuple[gr.Chatbot, gr.Textbox, gr.Button, gr.Button, gr.Button]:
+    chatbot = gr.Chatbot(
+        label="Conversation", elem_id="rag-chat", height=540, show_label=False,
+        placeholder="Ask about your documents, in any language. Or try one of these:",
+        examples=[{"text": q} for q in EXAMPLES], feedback_options=None, buttons=[],
+        group_consecutive_messages=False,
+    )
+    with gr.Row(equal_height=True, elem_id="rag-ask-row"):
+        question = gr.Textbox(
+            placeholder="Ask a question in any language…", show_label=False, lines=1, max_lines=6, scale=8,
+            elem_id="rag-question", autofocus=True, submit_btn=False, max_length=settings.max_question_chars,
+        )
+        send = gr.Button("Ask", variant="primary", scale=1, min_width=72, elem_id="rag-send")
+    with gr.Row():
+        clear = gr.Button("Clear", size="sm", variant="secondary", elem_id="rag-clear")
+        copy = gr.Button("Copy answer", size="sm", variant="secondary", elem_id="rag-copy")
+    return chatbot, question, send, clear, copy
 
-    def make_filters(lang: str | None, source: str | None) -> Filters | None:
-        if not lang and not source:
-            return None
-        return Filters(lang=lang or "", source=source or "")
 
-    def clamp_k(k: Any) -> int:
-        try:
-            return max(1, min(K_MAX, int(k)))
-        except (TypeError, ValueError):
-            return settings.k
+def answer_settings(settings: Settings, resolve: Any) -> tuple[gr.Radio, gr.Slider, gr.Dropdown, gr.Dropdown]:
+    mode_labels = [(f"auto ({resolve('auto')})", "auto"), ("extractive", "extractive"), ("llm", "llm")]
+    with gr.Accordion("Settings", open=False, elem_id="rag-settings"):
+        with gr.Row():
+            mode = gr.Radio(mode_labels, value=settings.mode, label="Answer mode",
+                            info=None if settings.llm_configured else "llm needs OPENAI_BASE_URL or OPENAI_API_KEY")
+            k = gr.Slider(1, K_MAX, value=min(settings.k, K_MAX), step=1, label="Passages retrieved (k)")
+        with gr.Row():
+            lang = gr.Dropdown([("All languages", "")], value="", label="Document language", elem_id="rag-lang")
+            source = gr.Dropdown([("All documents", "")], value="", label="Document", elem_id="rag-source")
+    return mode, k, lang, source
 
-    def ask_events(question: str, turns: list[render.Turn], mode: str, k: Any, lang: str, source: str
-                   ) -> Iterator[tuple[str, Any]]:
-        """("delta", text) while an LLM streams, then ("turn", turn): errors become a turn, never a traceback."""
-        resolved = resolve(mode)
-        started = time.perf_counter()
-        partial: list[str] = []
-        try:
-            answer: Answer | None = None
-            for event in pipeline.ask_stream(question, k=clamp_k(k), mode=mode if mode in MODES else None,  # type: ignore[arg-type]
-                                             filters=make_filters(lang, source),
-                                             history=render.history_pairs(turns)):
-                if isinstance(event, str):
-                    partial.append(event)
-                    yield "delta", "".join(partial)
-                else:
-                    answer = event
-            assert answer is not None
-            turn = render.turn_from_answer(answer, time.perf_counter() - started)
-            if answer.abstained and not answer.hits and index_is_empty():
-                turn["hint"] = EMPTY_HINT
-            yield "turn", turn
-        except IndexNotFoundError:
-            turn = render.error_turn(question, "", resolved, hint=EMPTY_HINT)
-            turn["answer"] = EMPTY_INDEX
-            yield "turn", turn
-        except RagError as exc:
-            yield "turn", render.error_turn(question, str(exc), resolved, partial="".join(partial))
-        except Exception as exc:  # the app keeps serving; the details go to the server log
-            log.exception("answering %r failed", question)
-            yield "turn", render.error_turn(question, f"unexpected error ({type(exc).__name__}); see the server log",
-                                            resolved, partial="".join(partial))
 
-    # --- chat handlers ---------------------------------------------------------
+def chat_tab(settings: Settings, resolve: Any) -> ChatTab:
+    session = gr.State(ChatSession())
+    with gr.Row(equal_height=False, elem_id="rag-chat-row"):
+        with gr.Column(scale=7, min_width=300, elem_id="rag-chat-col"):
+            chatbot, question, send, clear, copy = conversation(settings)
+            mode, k, lang, source = answer_settings(settings, resolve)
+        with gr.Column(scale=5, min_width=300, elem_id="rag-sources-col"):
+            gr.HTML('<h3 class="rag-panel-title">Sources</h3>', elem_id="rag-sources-title")
+            sources = gr.HTML(render.sources_html([]), elem_id="rag-sources-box", js_on_load=PAGE_JS)
+    return ChatTab(session, chatbot, question, send, clear, copy, mode, k, lang, source, sources)
 
-    def finished(turns: list[render.Turn]) -> tuple[Any, ...]:
-        return (render.chat_messages(turns), turns, render.sources_html(turns),
-                gr.update(interactive=True), gr.update(interactive=True))
 
-    def skipped() -> tuple[Any, ...]:
-        return tuple(gr.skip() for _ in range(5))
+def documents_tab(settings: Settings) -> DocumentsTab:
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=6, min_width=300):
+            stats = gr.HTML(render.stats_html(None, "Loading…"), elem_id="rag-stats")
+            refresh = gr.Button("Refresh", size="sm", variant="secondary", elem_id="rag-refresh")
+        with gr.Column(scale=5, min_width=300):
+            upload = gr.File(label="Add documents", file_count="multiple",
+                             file_types=list(uploads.ALLOWED_SUFFIXES), elem_id="rag-upload")
+            gr.HTML(
+                f'<div class="rag-upload-help">{" ".join(uploads.ALLOWED_SUFFIXES)} · up to '
+                f"{settings.ui_max_upload_mb} MB each. Files are copied into "
+                f"<code>{render.esc(uploads.uploads_dir(settings.home))}</code> and indexed at once; "
+                "a file with the same name replaces the earlier one. Deleting an uploaded document "
+                "deletes its copy there too (never a file of yours elsewhere).</div>"
+            )
+            upload_status = gr.HTML("", elem_id="rag-upload-status")
+            with gr.Row(equal_height=False, elem_id="rag-doc-row"):
+                document = gr.Dropdown([], value=None, label="Preview or delete a document", scale=4,
+                                       elem_id="rag-doc")
+                delete = gr.Button("Delete", variant="stop", size="sm", scale=1, min_width=80, elem_id="rag-delete")
+            delete_status = gr.HTML("", elem_id="rag-delete-status")
+            preview = gr.HTML(render.preview_html(None), elem_id="rag-preview")
+    return DocumentsTab(stats, refresh, upload, upload_status, document, delete, delete_status, preview)
 
-    def prepare(question: str, turns: list[render.Turn]) -> tuple[Any, ...]:
-        question = question or ""
-        return (gr.update(value="", interactive=False), gr.update(interactive=False), question,
-                render.chat_messages(turns, pending=question), render.pending_sources_html(question))
 
-    def answer_extractive(question: str, turns: list[render.Turn], mode: str, k: Any, lang: str, source: str
-                          ) -> tuple[Any, ...]:
-        if resolve(mode) != "extractive":
-            return skipped()
-        turn = None
-        for kind, value in ask_events(question, turns, mode, k, lang, source):
-            if kind == "turn":
-                turn = value
-        return finished([*turns, turn])
+# --- events ---------------------------------------------------------------------------
 
-    def answer_llm(question: str, turns: list[render.Turn], mode: str, k: Any, lang: str, source: str
-                   ) -> Iterator[tuple[Any, ...]]:
-        if resolve(mode) != "llm":
-            yield skipped()
-            return
-        last = 0.0
-        for kind, value in ask_events(question, turns, mode, k, lang, source):
-            if kind == "delta":
-                now = time.perf_counter()
-                if now - last >= STREAM_EVERY_S:
-                    last = now
-                    yield (render.chat_messages(turns, pending=question, partial=value, mode="llm"),
-                           gr.skip(), gr.skip(), gr.skip(), gr.skip())
-            else:
-                yield finished([*turns, value])
 
-    def clear() -> tuple[Any, ...]:
-        return (initial_messages(), [], render.sources_html([]), "",
-                gr.update(interactive=True), gr.update(interactive=True))
+def wire_chat(tab: ChatTab, chat: ChatHandlers) -> None:
+    """Send takes the question at once (the box is emptied in the browser, so nothing typed next is
+    lost); two queued events then answer it, each in its own concurrency group."""
+    shown = [tab.chatbot, tab.sources]
+    answer_inputs = [tab.session, tab.mode, tab.k, tab.lang, tab.source]
+    private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
+    taken = gr.on([tab.question.submit, tab.send.click], chat.take, [tab.question, tab.session], shown,
+                  js=TAKE_QUESTION_JS, queue=False, trigger_mode="multiple", **private)
+    example = tab.chatbot.example_select(chat.take_example, [tab.session], shown, queue=False,
+                                         trigger_mode="multiple", **private)
+    for asked in (taken, example):
+        asked.then(chat.answer_extractive, answer_inputs, shown, trigger_mode="multiple",
+                   concurrency_id="answer-extractive", concurrency_limit=CONCURRENCY, **private)
+        asked.then(chat.answer_llm, answer_inputs, shown, trigger_mode="multiple",
+                   concurrency_id="answer-llm", concurrency_limit=CONCURRENCY, **private)
+    tab.clear.click(chat.clear, [tab.session], shown, queue=False, **private)
+    tab.chatbot.clear(chat.clear, [tab.session], shown, queue=False, **private)
+    tab.copy.click(None, None, None, js=COPY_JS, api_visibility="private")
 
-    def initial_messages() -> list[dict[str, str]]:
-        return render.notice_messages(f"{EMPTY_INDEX} {EMPTY_HINT}") if index_is_empty() else []
 
-    # --- documents handlers ----------------------------------------------------
+def wire_documents(app: gr.Blocks, chat_tab: ChatTab, tab: DocumentsTab, docs: DocumentHandlers,
+                   chat: ChatHandlers) -> None:
+    filters = [chat_tab.lang, chat_tab.source]
+    index_views = [tab.stats, *filters, tab.document]
+    writer: dict[str, Any] = {"concurrency_id": "ingest", "concurrency_limit": 1, "api_visibility": "private"}
+    tab.upload.upload(docs.upload, [tab.upload, *filters, tab.document],
+                      [tab.upload_status, *index_views, tab.upload], show_progress_on=[tab.upload_status], **writer)
+    tab.delete.click(docs.delete, [tab.document, *filters],
+                     [tab.delete_status, *index_views, tab.preview], js=CONFIRM_DELETE_JS, **writer)
+    tab.document.change(docs.preview, [tab.document], [tab.preview], api_visibility="private")
+    tab.refresh.click(docs.refresh, [*filters, tab.document], index_views, api_visibility="private")
 
-    def dropdowns(stats: dict[str, Any] | None, lang: str | None, source: str | None) -> tuple[Any, Any]:
-        languages = (stats or {}).get("languages") or {}
-        sources = sorted(set((stats or {}).get("sources") or []))
-        lang_choices = [("All languages", "")] + [
-            (f"{render.LANG_NAMES.get(code, code)} ({code}) · {n} doc{'s' if n != 1 else ''}", code)
-            for code, n in languages.items()]
-        source_choices = [("All documents", "")] + [(s, s) for s in sources]
-        return (gr.update(choices=lang_choices, value=lang if lang in languages else ""),
-                gr.update(choices=source_choices, value=source if source in sources else ""))
+    def on_load(lang: str | None, source: str | None, chosen: str | None, session: ChatSession) -> tuple[Any, ...]:
+        return (*docs.refresh(lang, source, chosen), chat.initial_messages(session))
 
-    def refresh(lang: str | None, source: str | None) -> tuple[Any, ...]:
-        stats, error = read_stats()
-        lang_dd, source_dd = dropdowns(stats, lang, source)
-        return render.stats_html(stats, error), lang_dd, source_dd
+    app.load(on_load, [*filters, tab.document, chat_tab.session], [*index_views, chat_tab.chatbot],
+             api_visibility="private")
 
-    def on_load(lang: str | None, source: str | None) -> tuple[Any, ...]:
-        return (*refresh(lang, source), initial_messages())
 
-    def on_upload(files: list[str] | str | None, lang: str | None, source: str | None,
-                  progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
-        def on_progress(done: int, total: int, current: str) -> None:
-            desc = f"Indexing {Path(current).name}" if current else "Updating the search index…"
-            progress((done, max(total, 1)), desc=desc, unit="files")
-
-        paths = [files] if isinstance(files, str) else list(files or [])
-        outcome = ingest_uploads(pipeline, paths, progress=on_progress)
-        stats, stats_error = read_stats()
-        lang_dd, source_dd = dropdowns(stats, lang, source)
-        return (outcome.html(), render.stats_html(stats, stats_error), lang_dd, source_dd, None)
-
-    # Open the store now, before requests arrive in parallel: Pipeline._open_store has no lock and two
-    # threads opening chromadb's PersistentClient at once break each other (KeyError / tenant errors).
-    read_stats()
-
-    # --- the API endpoint: same JSON as `rag ask --json` ---------------------------
-
+def wire_api(pipeline: Pipeline) -> None:
     def ask(question: str) -> dict[str, Any]:
         """Answer a question from the indexed documents; returns the `rag ask --json` object."""
         try:
@@ -286,93 +241,25 @@ def build_app(pipeline: Pipeline) -> gr.Blocks:
         except RagError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
 
-    # --- layout ----------------------------------------------------------------
+    gr.api(ask, api_name="ask", concurrency_id="api-ask", concurrency_limit=CONCURRENCY)
 
-    resolved_default = resolve(settings.mode)
-    engine = (f"LLM {settings.llm_model}" if resolved_default == "llm" else "extractive, offline")
-    mode_labels = [(f"auto ({resolve('auto')})", "auto"), ("extractive", "extractive"), ("llm", "llm")]
 
+def build_app(pipeline: Pipeline) -> gr.Blocks:
+    settings = pipeline.settings
+    chat, docs = ChatHandlers(pipeline), DocumentHandlers(pipeline)
+    # Open the store now, before requests arrive in parallel: two threads opening chromadb's
+    # PersistentClient at once break each other (KeyError / tenant errors).
+    docs.read_stats()
     with RagBlocks(settings, title="Ask your documents", analytics_enabled=False) as app:
-        turns = gr.State([])
-        pending = gr.State("")
-        gr.HTML(
-            '<div id="rag-header"><h1>Ask your documents</h1>'
-            "<p>Questions in any language; every answer cites the passages it comes from. "
-            f'<span class="pill">{render.esc(engine)}</span></p></div>'
-        )
+        header(settings)
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=7, min_width=420):
-                        chatbot = gr.Chatbot(
-                            label="Conversation", elem_id="rag-chat", height=540, show_label=False,
-                            placeholder="Ask about your documents, e.g. *Combien Microsoft a-t-il investi en Italie ?*",
-                            feedback_options=None, buttons=[], group_consecutive_messages=False,
-                        )
-                        with gr.Row(equal_height=True):
-                            question = gr.Textbox(
-                                placeholder="Ask a question in any language…", show_label=False, lines=1,
-                                max_lines=6, scale=8, elem_id="rag-question", autofocus=True, submit_btn=False,
-                            )
-                            send = gr.Button("Ask", variant="primary", scale=1, min_width=90, elem_id="rag-send")
-                        with gr.Row():
-                            clear_btn = gr.Button("Clear", size="sm", variant="secondary", elem_id="rag-clear")
-                            copy_btn = gr.Button("Copy answer", size="sm", variant="secondary", elem_id="rag-copy")
-                        with gr.Accordion("Settings", open=False, elem_id="rag-settings"):
-                            with gr.Row():
-                                mode = gr.Radio(mode_labels, value=settings.mode, label="Answer mode",
-                                                info="llm needs OPENAI_BASE_URL or OPENAI_API_KEY"
-                                                if not settings.llm_configured else None)
-                                k = gr.Slider(1, K_MAX, value=min(settings.k, K_MAX), step=1,
-                                              label="Passages retrieved (k)")
-                            with gr.Row():
-                                lang = gr.Dropdown([("All languages", "")], value="", label="Document language",
-                                                   elem_id="rag-lang")
-                                source = gr.Dropdown([("All documents", "")], value="", label="Document",
-                                                     elem_id="rag-source")
-                    with gr.Column(scale=5, min_width=320):
-                        gr.HTML('<h3 class="rag-panel-title">Sources</h3>', elem_id="rag-sources-title")
-                        sources = gr.HTML(render.sources_html([]), elem_id="rag-sources-box",
-                                          js_on_load=SOURCES_JS)
+                chat_widgets = chat_tab(settings, chat.resolve)
             with gr.Tab("Documents", id="documents"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=6):
-                        stats_box = gr.HTML(render.stats_html(None, "Loading…"), elem_id="rag-stats")
-                        refresh_btn = gr.Button("Refresh", size="sm", variant="secondary")
-                    with gr.Column(scale=5):
-                        upload = gr.File(label="Add documents", file_count="multiple",
-                                         file_types=list(uploads.ALLOWED_SUFFIXES), elem_id="rag-upload")
-                        gr.HTML(
-                            f'<div class="rag-upload-help">{" ".join(uploads.ALLOWED_SUFFIXES)} · up to '
-                            f"{settings.ui_max_upload_mb} MB each. Files are copied into "
-                            f"<code>{render.esc(uploads.uploads_dir(settings.home))}</code> and indexed at once; "
-                            "a file with the same name replaces the earlier one.</div>"
-                        )
-                        upload_status = gr.HTML("", elem_id="rag-upload-status")
-
-        # --- events --------------------------------------------------------------
-        answer_inputs = [pending, turns, mode, k, lang, source]
-        answer_outputs = [chatbot, turns, sources, question, send]
-        asked = gr.on([question.submit, send.click], prepare, [question, turns], [question, send, pending, chatbot, sources],
-                      queue=False, show_progress="hidden", api_visibility="private")
-        asked.then(answer_extractive, answer_inputs, answer_outputs, show_progress="hidden",
-                   concurrency_id="answer-extractive", concurrency_limit=CONCURRENCY, api_visibility="private")
-        asked.then(answer_llm, answer_inputs, answer_outputs, show_progress="hidden",
-                   concurrency_id="answer-llm", concurrency_limit=CONCURRENCY, api_visibility="private")
-        clear_btn.click(clear, None, [chatbot, turns, sources, pending, question, send], queue=False,
-                        api_visibility="private")
-        chatbot.clear(clear, None, [chatbot, turns, sources, pending, question, send], queue=False,
-                      api_visibility="private")
-        copy_btn.click(None, None, None, js=COPY_JS, api_visibility="private")
-
-        upload.upload(on_upload, [upload, lang, source], [upload_status, stats_box, lang, source, upload],
-                      concurrency_id="ingest", concurrency_limit=1, api_visibility="private",
-                      show_progress_on=[upload_status])
-        refresh_btn.click(refresh, [lang, source], [stats_box, lang, source], api_visibility="private")
-        app.load(on_load, [lang, source], [stats_box, lang, source, chatbot], api_visibility="private")
-
-        gr.api(ask, api_name="ask", concurrency_id="api-ask", concurrency_limit=CONCURRENCY)
-
+                documents_widgets = documents_tab(settings)
+        wire_chat(chat_widgets, chat)
+        wire_documents(app, chat_widgets, documents_widgets, docs, chat)
+        wire_api(pipeline)
     app.queue(default_concurrency_limit=CONCURRENCY)
     return app
 

@@ -7,14 +7,19 @@ import gradio as gr
 # Runs once when the sources panel mounts. One document-level listener (capture phase, so the
 # Chatbot's own link handling never opens a new tab): a click on a [n] marker shows that answer's
 # sources and highlights card n; a click elsewhere in an answer shows that answer's sources.
-SOURCES_JS = r"""
+# Also: Ask is disabled while the question box is empty (nothing empty is ever sent).
+PAGE_JS = r"""
 if (!window.__ragSources) {
   window.__ragSources = true;
-  // Scroll each visible chunk so its highlighted span is in view.
+  // Scroll each visible chunk so that the line holding its highlighted span is the second line
+  // shown (one line of context above), on a whole line: no line is ever cut at the top.
   const reveal = (root) => {
     (root || document).querySelectorAll('.src-turn:not([hidden]) .src-text').forEach((box) => {
       const mark = box.querySelector('mark');
-      if (mark) box.scrollTop = Math.max(0, mark.offsetTop - 28);
+      if (!mark) return;
+      const line = parseFloat(getComputedStyle(box).lineHeight) || 20;
+      const top = mark.getBoundingClientRect().top - box.getBoundingClientRect().top + box.scrollTop;
+      box.scrollTop = Math.max(0, (Math.floor((top + 1) / line) - 1) * line);
     });
   };
   window.ragReveal = reveal;
@@ -56,9 +61,48 @@ if (!window.__ragSources) {
     const answer = el.closest('.rag-answer[id^="answer-"]');
     if (answer) show(answer.id.slice('answer-'.length), null);
   }, true);
+  const syncSend = () => {
+    const box = document.querySelector('#rag-question textarea');
+    const send = document.getElementById('rag-send');
+    if (box && send) send.disabled = !box.value.trim();
+  };
+  window.ragSyncSend = syncSend;
+  document.addEventListener('input', (ev) => {
+    if (ev.target instanceof Element && ev.target.closest('#rag-question')) syncSend();
+  }, true);
+  // The button may mount after this panel, or be re-rendered: keep it in step with the box.
+  let queued = false;
+  new MutationObserver(() => {
+    if (!queued) { queued = true; requestAnimationFrame(() => { queued = false; syncSend(); }); }
+  }).observe(document.body, {childList: true, subtree: true});
+  syncSend();
 }
 watch('value', () => window.ragReveal(element));
 window.ragReveal(element);
+"""
+
+# Before a question is sent: empty the box here and now, in the browser, so that whatever the user
+# types next (a second question, 50 ms later) is never wiped by a reply that clears the box.
+TAKE_QUESTION_JS = r"""
+(question, session) => {
+  const box = document.querySelector('#rag-question textarea');
+  if (box && box.value === question) {
+    box.value = '';
+    box.dispatchEvent(new Event('input', {bubbles: true}));
+  }
+  if (window.ragSyncSend) window.ragSyncSend();
+  return [question, session];
+}
+"""
+
+# Delete asks first; cancelling sends no document, which the handler ignores.
+CONFIRM_DELETE_JS = r"""
+(chosen, lang, source) => {
+  if (!chosen) return [null, lang, source];
+  const label = document.querySelector('#rag-doc input');
+  const name = label && label.value ? label.value : chosen;
+  return [window.confirm('Delete ' + name + ' from the index?') ? chosen : null, lang, source];
+}
 """
 
 # The Copy button: the answer shown in the sources panel (the selected one), with its sources.
@@ -95,7 +139,21 @@ COPY_JS = r"""
 """
 
 CSS = r"""
-.gradio-container { max-width: 1380px !important; margin: 0 auto !important; }
+/* The page keeps its width whatever the chat holds (Gradio sizes the container to its content
+   otherwise), and nothing inside may push it wider: a phone never scrolls sideways. */
+.gradio-container { width: 100% !important; max-width: 1380px !important; margin: 0 auto !important;
+  box-sizing: border-box; }
+#rag-chat, #rag-chat .message, #rag-chat .message-row { min-width: 0; max-width: 100%; }
+#rag-chat .message, .rag-answer, .rag-question { overflow-wrap: anywhere; }
+#rag-ask-row { flex-wrap: nowrap !important; }
+#rag-ask-row > * { min-width: 0 !important; }
+#rag-send { flex: 0 0 auto !important; width: auto; min-width: 64px !important; }
+#rag-send:disabled { opacity: 0.55; cursor: not-allowed; }
+#rag-chat button.example { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 8px 12px;
+  background: var(--block-background-fill); cursor: pointer; text-align: left; }
+#rag-chat button.example:hover { border-color: var(--color-accent); box-shadow: 0 0 0 2px var(--color-accent-soft); }
+#rag-doc-row { align-items: flex-end; }
+#rag-delete { align-self: flex-end; margin-bottom: 4px; }
 #rag-header { padding: 4px 2px 0; }
 #rag-header h1 { font-size: 1.45rem; margin: 0 0 2px; font-weight: 650; }
 #rag-header p { margin: 0; color: var(--body-text-color-subdued); font-size: 0.92rem; }
@@ -131,12 +189,21 @@ CSS = r"""
   background: var(--block-background-fill); transition: box-shadow 0.2s, border-color 0.2s; }
 .src-card header { display: flex; align-items: center; gap: 8px; margin-bottom: 6px; font-size: 0.86rem; }
 .src-n { font-weight: 700; color: var(--color-accent); }
-.src-file { font-weight: 600; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; flex: 1; min-width: 0; }
+.src-names { flex: 1; min-width: 0; display: flex; align-items: baseline; gap: 6px; overflow: hidden; }
+.src-title { font-weight: 600; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; min-width: 0; flex: 0 1 auto; }
+.src-file { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; min-width: 4em; flex: 0 1 auto; }
+.src-title + .src-file { font-size: 0.76rem; color: var(--body-text-color-subdued); flex: 0 0 auto; max-width: 50%; }
+.src-names > .src-file:only-child { font-weight: 600; }
+@media (max-width: 560px) { .src-card header { flex-wrap: wrap; } .src-names { order: 9; flex-basis: 100%; } }
 .src-tag { font-size: 0.72rem; text-transform: uppercase; padding: 1px 6px; border-radius: 4px;
   background: var(--background-fill-secondary); border: 1px solid var(--border-color-primary); }
 .src-score { font-size: 0.75rem; color: var(--body-text-color-subdued); font-variant-numeric: tabular-nums; }
-.src-text { position: relative; font-size: 0.86rem; line-height: 1.5; color: var(--body-text-color); max-height: 260px; overflow-y: auto;
-  overflow-wrap: anywhere; }
+/* Whole-pixel lines, and a height of whole lines: scrolled to a line, no line is ever cut in half. */
+.src-text { position: relative; font-size: 14px; line-height: 21px; color: var(--body-text-color); max-height: 252px;
+  overflow-y: auto; overflow-wrap: anywhere; padding: 0; }
+.src-others { margin: 4px 0 10px; }
+.src-others > summary { cursor: pointer; font-size: 0.86rem; color: var(--body-text-color-subdued); padding: 4px 2px; }
+.src-others .src-card { margin-top: 8px; }
 .src-text mark { background: #fde68a; color: #1f2937; padding: 1px 2px; border-radius: 3px; }
 .src-card.active { border-color: var(--color-accent); box-shadow: 0 0 0 3px var(--color-accent-soft);
   animation: rag-flash 1.4s ease-out; }
@@ -160,6 +227,12 @@ CSS = r"""
 #rag-copy, #rag-clear { max-width: 150px; }
 .rag-upload-help { font-size: 0.82rem; color: var(--body-text-color-subdued); margin: 2px 4px 8px; }
 .rag-upload-help code { font-size: 0.78rem; overflow-wrap: anywhere; }
+.rag-stats .doc-title { font-weight: 600; }
+.rag-stats .doc-file, .rag-stats .doc-meta { font-size: 0.8rem; color: var(--body-text-color-subdued); }
+.rag-preview .preview-head { display: flex; align-items: baseline; gap: 8px; margin: 6px 0; }
+.rag-preview .preview-text { white-space: pre-wrap; overflow-wrap: anywhere; max-height: 420px; overflow-y: auto;
+  font-size: 0.88rem; line-height: 1.5; padding: 8px 10px; border: 1px solid var(--border-color-primary);
+  border-radius: 8px; background: var(--block-background-fill); }
 """
 
 

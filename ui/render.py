@@ -17,6 +17,7 @@ Turn = dict[str, Any]  # one question and its reply, as kept in the session stat
 
 _MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 MAX_TURNS_IN_PANEL = 50
+SHOWN_IN_HEADER = 200  # characters of the question above its sources
 
 LANG_NAMES = {
     "ar": "Arabic", "de": "German", "en": "English", "es": "Spanish", "fr": "French", "it": "Italian",
@@ -37,21 +38,34 @@ def _lines(text: str) -> str:
 # --- state --------------------------------------------------------------------
 
 
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, with an ellipsis that says how long it was."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    return f"{text[: max(0, limit - 1)]}… ({len(text):,} characters)"
+
+
 def turn_from_answer(answer: Answer, seconds: float) -> Turn:
     citations = []
     for c in answer.citations:
         rel_start = max(0, min(len(c.chunk_text), c.start - c.chunk_start))
         rel_end = max(rel_start, min(len(c.chunk_text), c.end - c.chunk_start))
         citations.append({
-            "n": c.n, "source": c.source, "lang": c.lang, "score": float(c.score), "text": c.text,
+            "n": c.n, "source": c.source, "title": c.title, "lang": c.lang, "score": float(c.score), "text": c.text,
             "chunk_text": c.chunk_text, "rel_start": rel_start, "rel_end": rel_end,
         })
+    cited = {c.chunk for c in answer.citations}
+    # What retrieval found and the answer does not cite: what a search-only user wants to see too.
+    others = [{"source": h.chunk.source, "title": h.chunk.title, "lang": h.chunk.lang, "score": float(h.score),
+               "chunk_text": h.chunk.text} for h in answer.hits if h.chunk.chunk_id not in cited]
     return {"question": answer.question, "answer": answer.answer, "mode": answer.mode,
-            "abstained": answer.abstained, "citations": citations, "seconds": seconds, "error": "", "hint": ""}
+            "abstained": answer.abstained, "citations": citations, "others": others, "seconds": seconds,
+            "error": "", "hint": ""}
 
 
 def error_turn(question: str, message: str, mode: str, partial: str = "", hint: str = "") -> Turn:
-    return {"question": question, "answer": partial, "mode": mode, "abstained": True, "citations": [],
+    return {"question": question, "answer": partial, "mode": mode, "abstained": True, "citations": [], "others": [],
             "seconds": 0.0, "error": message, "hint": hint}
 
 
@@ -127,16 +141,24 @@ def question_html(question: str) -> str:
     return f'<div class="rag-question">{_lines(question)}</div>'
 
 
-def chat_messages(turns: Sequence[Turn], pending: str | None = None, partial: str | None = None,
+def waiting_html() -> str:
+    return '<div class="rag-pending rag-waiting">waiting for the question before…</div>'
+
+
+def chat_messages(turns: Sequence[Turn], pending: Sequence[str] = (), partial: str | None = None,
                   mode: str = "") -> list[dict[str, str]]:
-    """The Chatbot value (messages format) for the turns, plus an in-flight question if any."""
+    """The Chatbot value (messages format): the answered turns, then the questions still waiting, in
+    order; the first of those is being answered (``partial``: the LLM text so far)."""
     messages: list[dict[str, str]] = []
     for i, turn in enumerate(turns):
         messages.append({"role": "user", "content": question_html(turn["question"])})
         messages.append({"role": "assistant", "content": answer_html(turn, i)})
-    if pending is not None:
-        messages.append({"role": "user", "content": question_html(pending)})
-        content = pending_html() if partial is None else streaming_html(partial, mode)
+    for i, question in enumerate(pending):
+        messages.append({"role": "user", "content": question_html(question)})
+        if i:
+            content = waiting_html()
+        else:
+            content = pending_html() if partial is None else streaming_html(partial, mode)
         messages.append({"role": "assistant", "content": content})
     return messages
 
@@ -155,21 +177,52 @@ def _highlighted(chunk_text: str, start: int, end: int) -> str:
             + _lines(chunk_text[end:]))
 
 
-def _citation_card(turn_index: int, c: Mapping[str, Any]) -> str:
+def _source_names(c: Mapping[str, Any]) -> str:
+    """The document's title with its file name beside it (the file name alone when there is no title)."""
+    source, title = str(c["source"]), str(c.get("title") or "").strip()
+    file_name = f'<span class="src-file" title="{esc(source)}">{esc(source)}</span>'
+    if not title or title == source:
+        return f'<span class="src-names">{file_name}</span>'
+    return f'<span class="src-names"><span class="src-title" title="{esc(title)}">{esc(title)}</span>{file_name}</span>'
+
+
+def _card_header(label: str, c: Mapping[str, Any]) -> str:
     lang = c.get("lang") or "?"
+    return (f'<header>{label}{_source_names(c)}'
+            f'<span class="src-tag" title="{esc(LANG_NAMES.get(lang, lang))}">{esc(lang)}</span>'
+            f'<span class="src-score" title="retrieval score">score {c["score"]:.3f}</span></header>')
+
+
+def _citation_card(turn_index: int, c: Mapping[str, Any]) -> str:
     if c["chunk_text"]:
         text = _highlighted(c["chunk_text"], c["rel_start"], c["rel_end"])
     else:
         text = f"<mark>{_lines(c['text'])}</mark>"
     return (
         f'<article class="src-card" id="src-{turn_index}-{c["n"]}" data-n="{c["n"]}">'
-        f'<header><span class="src-n">[{c["n"]}]</span>'
-        f'<span class="src-file" title="{esc(c["source"])}">{esc(c["source"])}</span>'
-        f'<span class="src-tag" title="{esc(LANG_NAMES.get(lang, lang))}">{esc(lang)}</span>'
-        f'<span class="src-score" title="retrieval score">score {c["score"]:.3f}</span></header>'
-        f'<div class="src-text">{text}</div>'
-        "</article>"
+        + _card_header(f'<span class="src-n">[{c["n"]}]</span>', c)
+        + f'<div class="src-text">{text}</div></article>'
     )
+
+
+def _other_passages(others: Sequence[Mapping[str, Any]]) -> str:
+    """The retrieved passages the answer does not cite, folded away under their count."""
+    if not others:
+        return ""
+    cards = "".join(f'<article class="src-card src-other">{_card_header("", o)}'
+                    f'<div class="src-text">{_lines(o["chunk_text"])}</div></article>' for o in others)
+    return (f'<details class="src-others"><summary>Other passages retrieved ({len(others)})</summary>'
+            f"{cards}</details>")
+
+
+def _turn_cards(turn: Turn, i: int) -> str:
+    if turn["citations"]:
+        cards = "".join(_citation_card(i, c) for c in turn["citations"])
+    elif turn.get("error"):
+        cards = '<div class="src-empty">No sources: the question could not be answered.</div>'
+    else:
+        cards = '<div class="src-empty">No sources: the documents do not answer this question.</div>'
+    return cards + _other_passages(turn.get("others") or [])
 
 
 def sources_html(turns: Sequence[Turn], selected: int | None = None) -> str:
@@ -185,36 +238,48 @@ def sources_html(turns: Sequence[Turn], selected: int | None = None) -> str:
     sections = []
     for i in range(first, len(turns)):
         turn = turns[i]
-        if turn["citations"]:
-            cards = "".join(_citation_card(i, c) for c in turn["citations"])
-        elif turn.get("error"):
-            cards = '<div class="src-empty">No sources: the question could not be answered.</div>'
-        else:
-            cards = '<div class="src-empty">No sources: the documents do not answer this question.</div>'
         hidden = "" if i == selected else " hidden"
         sections.append(
             f'<section class="src-turn" data-turn="{i}" data-copy="{esc(plain_text(turn))}"{hidden}>'
-            f'<div class="src-question"><span>Sources for</span> “{esc(turn["question"])}”</div>{cards}</section>'
+            f'<div class="src-question"><span>Sources for</span> “{esc(shorten(turn["question"], SHOWN_IN_HEADER))}”'
+            f"</div>{_turn_cards(turn, i)}</section>"
         )
     return f'<div class="rag-sources">{"".join(sections)}</div>'
 
 
 def pending_sources_html(question: str) -> str:
-    return (f'<div class="rag-sources"><div class="src-empty">Finding the sources for “{esc(question)}”…'
-            "</div></div>")
+    return (f'<div class="rag-sources"><div class="src-empty">Finding the sources for '
+            f"“{esc(shorten(question, SHOWN_IN_HEADER))}”…</div></div>")
 
 
 # --- documents tab ------------------------------------------------------------
 
 
-def stats_html(stats: Mapping[str, Any] | None, error: str = "") -> str:
+def document_label(doc: Mapping[str, Any]) -> str:
+    """How the Documents tab names a document: its title, then its file name."""
+    title, source = str(doc.get("title") or "").strip(), str(doc["source"])
+    return f"{title} ({source})" if title and title != source else source
+
+
+def _document_item(doc: Mapping[str, Any]) -> str:
+    title, source = str(doc.get("title") or "").strip(), str(doc["source"])
+    named = (f'<span class="doc-title">{esc(title)}</span> <span class="doc-file">{esc(source)}</span>'
+             if title and title != source else f'<span class="doc-file">{esc(source)}</span>')
+    return f'<li title="{esc(doc.get("path", source))}">{named} <span class="doc-meta">{esc(doc.get("lang", ""))} · ' \
+           f'{doc.get("chunks", 0)} chunks</span></li>'
+
+
+def stats_html(stats: Mapping[str, Any] | None, error: str = "",
+               documents: Sequence[Mapping[str, Any]] | None = None) -> str:
+    """The index summary; ``documents`` (title, source, path, lang, chunks) lists the files by title."""
     if stats is None:
         return (f'<div class="rag-stats"><div class="rag-hint">{esc(error or "No index yet.")} '
                 "Upload documents below to build it.</div></div>")
     languages = stats.get("languages") or {}
     langs = ", ".join(f"{esc(k)} ({v})" for k, v in languages.items()) or "–"
-    sources = stats.get("sources") or []
-    items = "".join(f"<li>{esc(s)}</li>" for s in sources) or '<li class="src-empty">none yet</li>'
+    if documents is None:
+        documents = [{"source": s} for s in stats.get("sources") or []]
+    items = "".join(_document_item(d) for d in documents) or '<li class="src-empty">none yet</li>'
     return (
         '<div class="rag-stats">'
         '<div class="stat-row">'
@@ -225,9 +290,29 @@ def stats_html(stats: Mapping[str, Any] | None, error: str = "") -> str:
         f'<div class="stat-line"><b>Languages:</b> {langs}</div>'
         f'<div class="stat-line"><b>Embedding model:</b> {esc(stats.get("embedding_model", ""))}</div>'
         f'<div class="stat-line"><b>Store:</b> <code>{esc(stats.get("store", ""))}</code></div>'
-        f'<details open><summary>Indexed files ({len(sources)})</summary><ul class="doc-list">{items}</ul></details>'
+        f'<details open><summary>Indexed files ({len(documents)})</summary><ul class="doc-list">{items}</ul></details>'
         "</div>"
     )
+
+
+def preview_html(doc: Mapping[str, Any] | None, text: str = "", limit: int = 20_000, error: str = "") -> str:
+    """A document's indexed text (its first ``limit`` characters), under its title and file name."""
+    if error:
+        return f'<div class="rag-preview"><div class="rag-error"><b>Error:</b> {esc(error)}</div></div>'
+    if doc is None:
+        return '<div class="rag-preview"><div class="src-empty">Choose a document to see its text.</div></div>'
+    more = (f'<div class="rag-hint">The first {limit:,} of {len(text):,} characters.</div>'
+            if len(text) > limit else "")
+    return (f'<div class="rag-preview"><div class="preview-head">{_source_names(doc)}'
+            f'<span class="src-tag">{esc(doc.get("lang") or "?")}</span></div>'
+            f'<div class="preview-text">{esc(text[:limit])}</div>{more}</div>')
+
+
+def delete_result_html(name: str, chunks: int = 0, error: str = "") -> str:
+    if error:
+        return f'<div class="rag-upload"><div class="rag-error"><b>Error:</b> {esc(error)}</div></div>'
+    return (f'<div class="rag-upload"><div class="up-summary">Deleted {esc(name)} '
+            f'({chunks} chunk{"s" if chunks != 1 else ""})</div></div>')
 
 
 def upload_report_html(report: IngestReport | None, refused: Sequence[tuple[str, str]],

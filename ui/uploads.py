@@ -18,10 +18,10 @@ from typing import Iterable
 
 from rag.errors import InputError
 from rag.loading import SUPPORTED_SUFFIXES
+from rag.pipeline import UPLOADS_DIR
 
 # The library's own list of readable types: one source of truth.
 ALLOWED_SUFFIXES = tuple(sorted(SUPPORTED_SUFFIXES))
-UPLOADS_DIR = "uploads"
 MAX_NAME_CHARS = 120
 
 _UNSAFE = re.compile(r"[^\w.\- ()\[\]+,@&=]+", re.UNICODE)
