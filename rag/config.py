@@ -48,6 +48,9 @@ class Settings:
     # Larger files are skipped unread (memory stays bounded; embedding 50 MB of text would take hours).
     max_file_mb: int = 50
     progress: bool = True
+    # `rag serve`: with a key set, every /v1 request must send `Authorization: Bearer <key>`.
+    api_key: str = field(default="", repr=False)
+    api_max_request_kb: int = 1024  # larger request bodies get a 413 unread
 
     @property
     def llm_configured(self) -> bool:
@@ -77,6 +80,8 @@ class Settings:
             raise ConfigError(f"k must be between 1 and 50, not {self.k}")
         if self.chunk_overlap_tokens >= self.chunk_tokens:
             raise ConfigError("RAG_CHUNK_OVERLAP must be smaller than RAG_CHUNK_TOKENS")
+        if self.api_max_request_kb < 1:
+            raise ConfigError(f"RAG_API_MAX_REQUEST_KB must be at least 1, not {self.api_max_request_kb}")
         if self.chunk_tokens > 480:
             raise ConfigError("RAG_CHUNK_TOKENS must stay under the embedding window (480)")
 
@@ -117,6 +122,8 @@ class Settings:
             ui_max_upload_mb=get_number("RAG_UI_MAX_UPLOAD_MB", defaults.ui_max_upload_mb),
             max_file_mb=get_number("RAG_MAX_FILE_MB", defaults.max_file_mb),
             progress=get("RAG_PROGRESS", "1").lower() in _TRUE,
+            api_key=get("RAG_API_KEY"),
+            api_max_request_kb=get_number("RAG_API_MAX_REQUEST_KB", defaults.api_max_request_kb),
         )
         settings.validate()
         return settings
@@ -139,6 +146,8 @@ ENV_VARS: dict[str, str] = {
     "RAG_UI_AUTH": "user:password to require a login in the UI",
     "RAG_UI_MAX_UPLOAD_MB": "largest upload the UI accepts (default 20)",
     "RAG_MAX_FILE_MB": "larger files are skipped unread at ingest (default 50)",
+    "RAG_API_KEY": "bearer key `rag serve` requires on /v1 requests (default: none, loopback only)",
+    "RAG_API_MAX_REQUEST_KB": "largest request body `rag serve` reads (default 1024)",
     "OPENAI_API_KEY": "key for OpenAI or a compatible server (enables llm mode in auto)",
     "OPENAI_BASE_URL": "OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1",
 }
