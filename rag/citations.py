@@ -112,16 +112,6 @@ class MarkerStream:
         return _MARKER.sub(lambda m: self._numbering.rewrite(m.group(1))[0], rest)
 
 
-def source_line(citation: Citation) -> str:
-    """One line of a sources list: ``[n] Title (file), chars a-b: "quoted span"`` (the CLI and the API)."""
-    snippet = " ".join(citation.text.split())
-    if len(snippet) > 240:
-        snippet = snippet[:237] + "..."
-    c = citation
-    named = f"{c.title} ({c.source})" if c.title and c.title != c.source else c.source
-    return f"[{c.n}] {named}, chars {c.start}-{c.end}: \u201c{snippet}\u201d"
-
-
 def _claim_before(text: str, marker_start: int) -> str:
     """The sentence a marker closes: text back to the previous sentence end or marker."""
     head = text[:marker_start]

@@ -170,9 +170,7 @@ def format_answer(answer, include_text: bool = True) -> str:  # type: ignore[no-
     lines.append("")
     if answer.citations:
         lines.append("Sources:")
-        from rag.citations import source_line
-
-        lines.extend(f"  {source_line(c)}" for c in answer.citations)
+        lines.extend(f"  {c.source_line()}" for c in answer.citations)
     lines.append(f"(mode: {answer.mode}{', abstained' if answer.abstained else ''}; "
                  f"{answer.timings_ms.get('total', 0):.0f} ms)")
     return "\n".join(lines)

@@ -183,11 +183,14 @@ class Pipeline:
 
     # --- ingest -------------------------------------------------------------------
 
-    def ingest(self, paths: Sequence[str | Path], prune: bool = False, progress: Progress | None = None) -> IngestReport:
-        from rag.loading import Skipped, discover, load_all
+    def ingest(self, paths: Sequence[object], prune: bool = False, progress: Progress | None = None) -> IngestReport:
+        """Index files and folders, and ready-made documents (rag's or LlamaIndex's) given among them."""
+        from rag.loading import Skipped, discover, load_all, split_documents
 
         started = time.perf_counter()
-        files, skipped = discover(paths)
+        paths, given = split_documents(paths)  # documents given as objects are not read from disk
+        found, skipped = discover(paths)
+        files = [*found, *given]
         report = IngestReport(files=[FileOutcome(s.path, "skipped", reason=s.reason) for s in skipped])
         self.settings.home.mkdir(parents=True, exist_ok=True)
         with IngestLock(self.settings.home):

@@ -32,7 +32,6 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rag.citations import source_line
 from rag.config import Mode, Settings
 from rag.errors import IndexNotFoundError, InputError, LLMError, RagError, StoreUnavailableError
 from rag.llm import LLM_OPTIONS
@@ -198,7 +197,7 @@ def reply_content(answer: Answer) -> str:
 def sources_text(answer: Answer) -> str:
     if not answer.citations:
         return ""
-    return SOURCES_HEADING + "\n".join(f"- {source_line(c)}" for c in answer.citations)
+    return SOURCES_HEADING + "\n".join(f"- {c.source_line()}" for c in answer.citations)
 
 
 def answer_fields(answer: Answer) -> dict[str, Any]:
