@@ -82,6 +82,9 @@ class RagRetriever(BaseRetriever):
         hits = self.pipeline.retrieve(query_bundle.query_str, k=self.similarity_top_k, filters=self.filters)
         return [node_from_hit(hit) for hit in hits]
 
+    async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return await asyncio.to_thread(self._retrieve, query_bundle)  # embedding and search block: off the loop
+
 
 def response_from_answer(answer: Answer) -> Response:
     """An Answer as a LlamaIndex Response: the cited text; ``source_nodes`` are the chunks read (each
