@@ -16,6 +16,7 @@ from rag.text import passage_term_prefixes, split_sentences, term_prefixes
 from rag.types import Citation, Hit, Span
 
 _MARKER = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
+_OPEN_MARKER = re.compile(r"\[[\d\s,;]*")  # the start of a marker not closed yet
 
 
 @dataclass
@@ -33,33 +34,82 @@ def cited_numbers(text: str) -> list[int]:
     return numbers
 
 
+class Renumbering:
+    """Citation numbers renumbered in order of first use; numbers that point at no source are dropped.
+    One rule for the final answer (:func:`parse_citations`) and its stream (:class:`MarkerStream`)."""
+
+    def __init__(self, sources: int) -> None:
+        self.sources = sources
+        self.new: dict[int, int] = {}  # original number -> new number
+        self.dropped: list[int] = []
+
+    def rewrite(self, marker_body: str) -> tuple[str, list[int]]:
+        """The rewritten marker (``"[1][2]"``, or ``""``) and the original numbers it kept."""
+        kept: list[int] = []
+        for n in (int(x) for x in re.findall(r"\d+", marker_body)):
+            if not 1 <= n <= self.sources:
+                self.dropped.append(n)
+                continue
+            self.new.setdefault(n, len(self.new) + 1)
+            if n not in kept:
+                kept.append(n)
+        return "".join(f"[{self.new[n]}]" for n in kept), kept
+
+
 def parse_citations(text: str, hits: list[Hit]) -> ParsedAnswer:
-    renumber: dict[int, int] = {}
-    dropped: list[int] = []
+    numbering = Renumbering(len(hits))
     claims: dict[int, list[str]] = {}
 
     def replace(match: re.Match[str]) -> str:
         claim = _claim_before(text, match.start())
-        kept: list[int] = []
-        for n in (int(x) for x in re.findall(r"\d+", match.group(1))):
-            if not 1 <= n <= len(hits):
-                dropped.append(n)
-                continue
-            if n not in renumber:
-                renumber[n] = len(renumber) + 1
+        rewritten, kept = numbering.rewrite(match.group(1))
+        for n in kept:
             claims.setdefault(n, []).append(claim)
-            if renumber[n] not in kept:
-                kept.append(renumber[n])
-        return "".join(f"[{k}]" for k in kept)
+        return rewritten
 
     rewritten = _MARKER.sub(replace, text)
     rewritten = re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", rewritten)).strip()
     citations = []
-    for original, new in sorted(renumber.items(), key=lambda item: item[1]):
+    for original, new in sorted(numbering.new.items(), key=lambda item: item[1]):
         hit = hits[original - 1]
         span = best_span(hit, " ".join(claims[original]))
         citations.append(Citation.of(new, hit.chunk, span, hit.score))
-    return ParsedAnswer(rewritten, citations, dropped)
+    return ParsedAnswer(rewritten, citations, numbering.dropped)
+
+
+class MarkerStream:
+    """Rewrites the ``[n]`` markers of a reply while it streams, by the same :class:`Renumbering` as the
+    final answer, so the text a client shows as it arrives cites the numbers of the final citations.
+    Text that may still become a marker (an unclosed ``[12``) is held back until it is decided; so is
+    the start of a reply that may still turn out to be ``hold_token`` (the no-answer token), which is
+    never shown."""
+
+    def __init__(self, sources: int, hold_token: str = "") -> None:
+        self._numbering = Renumbering(sources)
+        self._hold_token = hold_token
+        self._pending = ""
+        self._deciding_token = bool(hold_token)
+
+    def feed(self, delta: str) -> str:
+        """The text that can be shown now, markers rewritten."""
+        self._pending += delta
+        if self._deciding_token:
+            head = self._pending.lstrip()
+            if head.startswith(self._hold_token) or self._hold_token.startswith(head):
+                return ""  # still (or already) the no-answer token: show nothing
+            self._deciding_token = False
+        cut = self._pending.rfind("[")
+        if cut == -1 or not _OPEN_MARKER.fullmatch(self._pending[cut:]):
+            cut = len(self._pending)
+        ready, self._pending = self._pending[:cut], self._pending[cut:]
+        return _MARKER.sub(lambda m: self._numbering.rewrite(m.group(1))[0], ready)
+
+    def flush(self) -> str:
+        """What is left at the end of the reply (nothing if it was the held token)."""
+        if self._deciding_token:
+            return ""
+        rest, self._pending = self._pending, ""
+        return _MARKER.sub(lambda m: self._numbering.rewrite(m.group(1))[0], rest)
 
 
 def _claim_before(text: str, marker_start: int) -> str:

@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    ingest = sub.add_parser("ingest", help="index files or folders (.txt .md .html .pdf)")
+    ingest = sub.add_parser("ingest", help="index files or folders (.txt .md .html .pdf .docx)")
     ingest.add_argument("paths", nargs="+", help="files or folders")
     ingest.add_argument("--prune", action="store_true", help="drop indexed documents whose files are gone")
     ingest.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("name", help="the document's file name as `rag stats --json` lists it, or its path")
     _common(delete)
     delete.set_defaults(func=cmd_delete)
+    serve = sub.add_parser("serve", help="OpenAI-compatible HTTP API over the index (/v1/chat/completions)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0 picks a free one)")
+    _common(serve)
+    serve.set_defaults(func=cmd_serve)
 
     for name, help_text in (("eval", "score answers against a gold set"), ("ui", "start the web chat UI"),
                             ("bench", "run the speed benchmark")):
@@ -173,12 +178,7 @@ def format_answer(answer, include_text: bool = True) -> str:  # type: ignore[no-
     lines.append("")
     if answer.citations:
         lines.append("Sources:")
-        for c in answer.citations:
-            snippet = " ".join(c.text.split())
-            if len(snippet) > 240:
-                snippet = snippet[:237] + "..."
-            named = f"{c.title} ({c.source})" if c.title and c.title != c.source else c.source
-            lines.append(f"  [{c.n}] {named}, chars {c.start}-{c.end}: \u201c{snippet}\u201d")
+        lines.extend(f"  {c.source_line()}" for c in answer.citations)
     lines.append(f"(mode: {answer.mode}{', abstained' if answer.abstained else ''}; "
                  f"{answer.timings_ms.get('total', 0):.0f} ms)")
     return "\n".join(lines)
@@ -201,6 +201,23 @@ def cmd_delete(args: argparse.Namespace) -> int:
     outcome = _pipeline(_settings(args)).delete(args.name)
     print(f"deleted {outcome.path} ({outcome.chunks} chunk{'s' if outcome.chunks != 1 else ''})")
     return 0
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}")
+    return int(text)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    try:
+        from rag.serve import serve  # FastAPI and uvicorn load here only, never for `rag ask`
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] in ("fastapi", "starlette", "uvicorn"):
+            raise RagError(f"`rag serve` needs {exc.name}: pip install fastapi uvicorn") from None
+        raise
+    return serve(settings, args.host, args.port)
 
 
 def _delegate(name: str) -> Callable[[argparse.Namespace], int]:

@@ -53,6 +53,9 @@ class Settings:
     ingest_batch_texts: int = 256
     # Crash tests only (rag.faults): stop an ingest at a named step; empty in normal use.
     fault_at: str = ""
+    # `rag serve`: with a key set, every /v1 request must send `Authorization: Bearer <key>`.
+    api_key: str = field(default="", repr=False)
+    api_max_request_kb: int = 1024  # larger request bodies get a 413 unread
 
     @property
     def llm_configured(self) -> bool:
@@ -84,6 +87,8 @@ class Settings:
             raise ConfigError("RAG_CHUNK_OVERLAP must be smaller than RAG_CHUNK_TOKENS")
         if self.ingest_batch_texts < 1:
             raise ConfigError("RAG_INGEST_BATCH_TEXTS must be at least 1")
+        if self.api_max_request_kb < 1:
+            raise ConfigError(f"RAG_API_MAX_REQUEST_KB must be at least 1, not {self.api_max_request_kb}")
         if self.chunk_tokens > 480:
             raise ConfigError("RAG_CHUNK_TOKENS must stay under the embedding window (480)")
 
@@ -126,6 +131,8 @@ class Settings:
             progress=get("RAG_PROGRESS", "1").lower() in _TRUE,
             ingest_batch_texts=get_number("RAG_INGEST_BATCH_TEXTS", defaults.ingest_batch_texts),
             fault_at=get("RAG_FAULT_AT"),
+            api_key=get("RAG_API_KEY"),
+            api_max_request_kb=get_number("RAG_API_MAX_REQUEST_KB", defaults.api_max_request_kb),
         )
         settings.validate()
         return settings
@@ -149,6 +156,8 @@ ENV_VARS: dict[str, str] = {
     "RAG_UI_MAX_UPLOAD_MB": "largest upload the UI accepts (default 20)",
     "RAG_MAX_FILE_MB": "larger files are skipped unread at ingest (default 50)",
     "RAG_INGEST_BATCH_TEXTS": "texts embedded and committed together at ingest (default 256)",
+    "RAG_API_KEY": "bearer key `rag serve` requires on /v1 requests (default: none, loopback only)",
+    "RAG_API_MAX_REQUEST_KB": "largest request body `rag serve` reads (default 1024)",
     "OPENAI_API_KEY": "key for OpenAI or a compatible server (enables llm mode in auto)",
     "OPENAI_BASE_URL": "OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1",
 }

@@ -12,9 +12,9 @@ with a message a user can act on, never the key or the prompt.
 from __future__ import annotations
 
 import secrets
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
-from rag.citations import parse_citations
+from rag.citations import MarkerStream, parse_citations
 from rag.config import Settings
 from rag.errors import LLMError
 from rag.extractive import Draft
@@ -23,6 +23,9 @@ from rag.types import Hit
 
 NO_ANSWER = "NO_ANSWER"
 HISTORY_TURNS = 3  # the most recent turns (not the oldest) feed a follow-up
+# Chat-completion parameters a caller (the HTTP API) may set per request; temperature defaults to 0.
+LLM_OPTIONS = frozenset({"temperature", "top_p", "max_tokens", "max_completion_tokens", "seed", "stop",
+                         "presence_penalty", "frequency_penalty"})
 
 LANGUAGE_NAMES = {"en": "English", "fr": "French", "de": "German", "es": "Spanish", "it": "Italian",
                   "pt": "Portuguese", "nl": "Dutch"}
@@ -74,24 +77,29 @@ class LLMAnswerer:
             max_retries=settings.llm_max_retries,
         )
 
-    def stream(self, question: str, lang: str, hits: list[Hit]) -> Iterator[str | Draft]:
-        """Yield text deltas, then the checked :class:`Draft`."""
+    def stream(self, question: str, lang: str, hits: list[Hit],
+               options: Mapping[str, Any] | None = None) -> Iterator[str | Draft]:
+        """Yield text deltas (``[n]`` markers already numbered as in the final answer, the no-answer
+        token never shown), then the checked :class:`Draft`. ``options``: :data:`LLM_OPTIONS` only."""
         if not hits:
             yield Draft(localized(NOT_IN_DOCUMENTS, lang), True, [])
             return
         messages = build_messages(question, lang, hits)
         parts: list[str] = []
+        shown = MarkerStream(len(hits), hold_token=NO_ANSWER)
         received = finished = False
+        sampling = {"temperature": 0, **{k: v for k, v in (options or {}).items() if k in LLM_OPTIONS}}
         with self._errors():
             stream = self._client.chat.completions.create(
-                model=self._settings.llm_model, messages=messages, stream=True, temperature=0  # type: ignore[arg-type]
+                model=self._settings.llm_model, messages=messages, stream=True, **sampling  # type: ignore[call-overload]
             )
             for chunk in stream:
                 received = True
                 delta, finish = _read_chunk(chunk)
                 if delta:
                     parts.append(delta)
-                    yield delta
+                    if visible := shown.feed(delta):
+                        yield visible
                 if finish:
                     finished = True
         where = _server(self._settings)
@@ -99,6 +107,8 @@ class LLMAnswerer:
             raise _malformed(where, "not an OpenAI-compatible event stream")
         if not finished:
             raise LLMError("the LLM reply was cut off before it finished; try again")
+        if tail := shown.flush():
+            yield tail
         reply = "".join(parts)
         if not reply.strip():
             raise LLMError(f"the LLM server at {where} sent an empty reply (no text at all); "

@@ -1,9 +1,11 @@
 """Loading: files on disk -> :class:`Document` (text, language, title), or a skip reason.
 
 Supported: ``.txt``, ``.md``/``.markdown``, ``.html``/``.htm`` (main text
-extracted, boilerplate stripped, by trafilatura) and ``.pdf`` (pypdf). A file
-that cannot be used is reported with a one-line reason and the run goes on.
-Offsets in citations refer to the extracted text.
+extracted, boilerplate stripped, by trafilatura), ``.pdf`` (pypdf) and ``.docx``
+(python-docx: paragraphs and tables in order, the first heading as the title). A
+file that cannot be used is reported with a one-line reason and the run goes on.
+Offsets in citations refer to the extracted text. Documents made elsewhere (a
+LlamaIndex reader's ``Document``s, see ``rag.llamaindex``) pass through unread.
 """
 
 from __future__ import annotations
@@ -21,8 +23,12 @@ from rag.types import Document
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
 PDF_SUFFIXES = frozenset({".pdf"})
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
+DOCX_SUFFIXES = frozenset({".docx"})
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | DOCX_SUFFIXES
 DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
+# A .docx is a zip: its parts may unzip to this many times the file size limit, no more
+# (a zip bomb is refused before python-docx inflates it; Word's XML compresses about 10x).
+DOCX_MAX_UNZIPPED_RATIO = 4
 
 
 class SkipFile(Exception):
@@ -83,6 +89,8 @@ def load_file(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Document:
     suffix = path.suffix.lower()
     if suffix in PDF_SUFFIXES:
         text, title = _read_pdf(raw)
+    elif suffix in DOCX_SUFFIXES:
+        text, title = _read_docx(raw, max_bytes * DOCX_MAX_UNZIPPED_RATIO)
     elif suffix in HTML_SUFFIXES:
         text, title = _read_html(_decode(raw))
     else:
@@ -101,10 +109,35 @@ def load_file(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Document:
     )
 
 
-def load_all(paths: Iterable[Path], max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Iterator[Document | Skipped]:
-    """Each file as a Document or a Skipped reason. One file's failure never stops the others:
-    whatever a reader raises (a missing dependency, a parser bug) skips that file, named with its cause."""
+def split_documents(items: Iterable[object]) -> tuple[list[str | Path], list[Document | Skipped]]:
+    """Paths to discover and load, and documents given ready-made: a :class:`Document`, or a
+    LlamaIndex ``Document`` (converted by ``rag.llamaindex``, imported only when one is given)."""
+    paths: list[str | Path] = []
+    documents: list[Document | Skipped] = []
+    foreign: list[object] = []
+    for item in items:
+        if isinstance(item, (str, os.PathLike)):
+            paths.append(item)  # type: ignore[arg-type]
+        elif isinstance(item, Document):
+            documents.append(item)
+        else:
+            foreign.append(item)
+    if foreign:  # converted together: a reader's parts of one file (PDF pages) become one document
+        from rag.llamaindex import documents_from_llamaindex
+
+        documents.extend(documents_from_llamaindex(foreign))
+    return paths, documents
+
+
+def load_all(paths: Iterable[Path | Document | Skipped],
+             max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Iterator[Document | Skipped]:
+    """Each file read into a Document (or Skipped with the reason); ready-made ones as they are.
+    One file's failure never stops the others: whatever a reader raises (a missing dependency, a
+    parser bug) skips that file, named with its cause."""
     for path in paths:
+        if isinstance(path, (Document, Skipped)):
+            yield path
+            continue
         try:
             yield load_file(path, max_bytes)
         except SkipFile as exc:
@@ -197,3 +230,52 @@ def _read_pdf(raw: bytes) -> tuple[str, str]:
         raise SkipFile(f"PDF could not be parsed ({type(exc).__name__})") from None
     text = "\n\n".join(p.strip() for p in pages if p.strip())
     return text, str(title) or _first_line(text, markdown=False)
+
+
+def _read_docx(raw: bytes, max_unzipped: int) -> tuple[str, str]:
+    """Paragraphs and table rows in document order; the title is the first heading, else the
+    document's own title property."""
+    import io
+    import zipfile
+
+    import docx
+    from docx.opc.exceptions import OpcError
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            unzipped = sum(info.file_size for info in archive.infolist())
+        if unzipped > max_unzipped:
+            raise SkipFile(f"Word document unzips to {unzipped / 2**20:.0f} MB (> {max_unzipped / 2**20:.0f} MB)")
+        document = docx.Document(io.BytesIO(raw))
+        blocks, heading = _docx_blocks(document)
+        title = heading or (document.core_properties.title or "").strip()
+    except SkipFile:
+        raise
+    except (OpcError, zipfile.BadZipFile, KeyError, ValueError, SyntaxError, OSError) as exc:
+        # lxml's XMLSyntaxError is a SyntaxError; a missing part is a KeyError
+        raise SkipFile(f"Word document could not be parsed ({type(exc).__name__})") from None
+    text = "\n\n".join(blocks)
+    return text, normalize_spaces(title)[:200] or _first_line(text, markdown=False)
+
+
+def _docx_blocks(document) -> tuple[list[str], str]:  # type: ignore[no-untyped-def]
+    """The non-empty paragraphs (headings included) and table rows ("cell | cell"), and the first heading."""
+    from docx.table import Table
+
+    blocks: list[str] = []
+    heading = ""
+    for item in document.iter_inner_content():
+        if isinstance(item, Table):
+            for row in item.rows:
+                cells = [cell.text.strip() for cell in row.cells]
+                if any(cells):
+                    blocks.append(" | ".join(cells))
+            continue
+        text = item.text.strip()
+        if not text:
+            continue
+        style = (item.style.name if item.style is not None else "") or ""
+        if not heading and (style == "Title" or style.startswith("Heading")):
+            heading = text
+        blocks.append(text)
+    return blocks, heading

@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -222,11 +222,14 @@ class Pipeline:
 
     # --- ingest -------------------------------------------------------------------
 
-    def ingest(self, paths: Sequence[str | Path], prune: bool = False, progress: Progress | None = None) -> IngestReport:
-        from rag.loading import Skipped, discover, load_all
+    def ingest(self, paths: Sequence[object], prune: bool = False, progress: Progress | None = None) -> IngestReport:
+        """Index files and folders, and ready-made documents (rag's or LlamaIndex's) given among them."""
+        from rag.loading import Skipped, discover, load_all, split_documents
 
         started = time.perf_counter()
-        files, skipped = discover(paths)
+        paths, given = split_documents(paths)  # documents given as objects are not read from disk
+        found, skipped = discover(paths)
+        files = [*found, *given]
         report = IngestReport(files=[FileOutcome(s.path, "skipped", reason=s.reason) for s in skipped])
         self.settings.home.mkdir(parents=True, exist_ok=True)
         with IngestLock(self.settings.home):
@@ -475,17 +478,21 @@ class Pipeline:
         return cleaned
 
     def ask(self, question: str, *, k: int | None = None, mode: Mode | None = None,
-            filters: Filters | None = None, history: Sequence[tuple[str, str]] = ()) -> Answer:
+            filters: Filters | None = None, history: Sequence[tuple[str, str]] = (),
+            llm_options: Mapping[str, Any] | None = None) -> Answer:
         answer: Answer | None = None
-        for event in self.ask_stream(question, k=k, mode=mode, filters=filters, history=history):
+        for event in self.ask_stream(question, k=k, mode=mode, filters=filters, history=history,
+                                     llm_options=llm_options):
             if isinstance(event, Answer):
                 answer = event
         assert answer is not None
         return answer
 
     def ask_stream(self, question: str, *, k: int | None = None, mode: Mode | None = None,
-                   filters: Filters | None = None, history: Sequence[tuple[str, str]] = ()) -> Iterator[str | Answer]:
-        """Yield text deltas as they come (llm mode), then the final :class:`Answer`."""
+                   filters: Filters | None = None, history: Sequence[tuple[str, str]] = (),
+                   llm_options: Mapping[str, Any] | None = None) -> Iterator[str | Answer]:
+        """Yield text deltas as they come (llm mode), then the final :class:`Answer`. ``llm_options``
+        (temperature, max_tokens...: ``rag.llm.LLM_OPTIONS``) go to the chat model in llm mode."""
         started = time.perf_counter()
         question = self.clean_question(question)
         resolved = self.settings.resolved_mode(mode)
@@ -508,7 +515,7 @@ class Pipeline:
             answer = Answer(question, draft.text, draft.abstained, "extractive", draft.citations)
         else:
             draft = None
-            for event in self._llm_answerer().stream(question, lang, hits):
+            for event in self._llm_answerer().stream(question, lang, hits, llm_options):
                 if isinstance(event, str):
                     yield event
                 else:

@@ -89,6 +89,14 @@ class Citation:
         return cls(n=n, source=chunk.source, chunk=chunk.chunk_id, start=span.start, end=span.end, text=span.text,
                    score=score, lang=chunk.lang, chunk_text=chunk.text, chunk_start=chunk.start, title=chunk.title)
 
+    def source_line(self) -> str:
+        """One line of a sources list, ``[n] Title (file), chars a-b: "quoted span"`` (CLI and API)."""
+        snippet = " ".join(self.text.split())
+        if len(snippet) > 240:
+            snippet = snippet[:237] + "..."
+        named = f"{self.title} ({self.source})" if self.title and self.title != self.source else self.source
+        return f"[{self.n}] {named}, chars {self.start}-{self.end}: \u201c{snippet}\u201d"
+
     def to_json(self) -> dict[str, Any]:
         return {
             "n": self.n,
