@@ -229,7 +229,6 @@ class Pipeline:
         started = time.perf_counter()
         paths, given = split_documents(paths)  # documents given as objects are not read from disk
         found, skipped = discover(paths)
-        files = [*found, *given]
         report = IngestReport(files=[FileOutcome(s.path, "skipped", reason=s.reason) for s in skipped])
         self.settings.home.mkdir(parents=True, exist_ok=True)
         with IngestLock(self.settings.home):
@@ -248,7 +247,8 @@ class Pipeline:
                 report.chunks_removed += len(removed)
                 writes.checkpoint("cleaned")
             damaged = self._damaged_documents(store, before)
-            files = self._with_damaged_files(files, damaged, report)
+            given_ids = {item.doc_id for item in given if isinstance(item, Document)}
+            files = [*self._with_damaged_files(found, damaged, given_ids, report), *given]
             seen: set[str] = set()
             pending: list[_Pending] = []
             t = time.perf_counter()
@@ -310,12 +310,13 @@ class Pipeline:
         return {doc_id: r for doc_id, r in records.items() if counts.get(doc_id, 0) < r.chunks}
 
     @staticmethod
-    def _with_damaged_files(files: list[Path], damaged: dict[str, DocRecord], report: IngestReport) -> list[Path]:
+    def _with_damaged_files(files: list[Path], damaged: dict[str, DocRecord], given_ids: set[str],
+                            report: IngestReport) -> list[Path]:
         """This run's files plus those of damaged documents it was not given (read from where they
         were ingested); a damaged document whose file is gone is reported and left as it is."""
         from rag.loading import doc_id_for
 
-        given = {doc_id_for(path) for path in files}
+        given = {doc_id_for(path) for path in files} | given_ids
         extra: list[Path] = []
         for doc_id, record in damaged.items():
             if doc_id in given:

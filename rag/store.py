@@ -149,6 +149,12 @@ def _client(settings: Settings) -> Any:
     return chromadb.PersistentClient(path=str(settings.home / "chroma"), settings=chroma_settings)
 
 
+def _chroma_not_found() -> type[Exception]:
+    from chromadb.errors import NotFoundError
+
+    return NotFoundError
+
+
 _RETRY_DELAYS_S = (0.3, 1.0)
 
 
@@ -224,7 +230,8 @@ class Store:
                     name, embedding_function=ef, metadata=metadata, configuration={"hnsw": {"space": "cosine"}}
                 )
             return self._client.get_collection(name, embedding_function=ef)
-        except (ValueError, LookupError) as exc:
+        except (ValueError, LookupError, _chroma_not_found()) as exc:
+            # A first ingest killed before its collections existed leaves a chroma/ folder without them.
             if "does not exist" in str(exc) or "not found" in str(exc).lower():
                 where = self.settings.chroma_url or str(self.settings.home)
                 raise IndexNotFoundError(f"no index at {where}: run `rag ingest PATH` first") from None
