@@ -48,6 +48,10 @@ class Settings:
     # Larger files are skipped unread (memory stays bounded; embedding 50 MB of text would take hours).
     max_file_mb: int = 50
     progress: bool = True
+    # The extractive answerer's weights file (default: the one shipped in rag/answer/weights/)
+    # and the named answer rules switched off (rag.answer.extractive.RULES), for measurements.
+    answer_weights: str = ""
+    answer_rules_off: tuple[str, ...] = ()
 
     @property
     def llm_configured(self) -> bool:
@@ -117,6 +121,8 @@ class Settings:
             ui_max_upload_mb=get_number("RAG_UI_MAX_UPLOAD_MB", defaults.ui_max_upload_mb),
             max_file_mb=get_number("RAG_MAX_FILE_MB", defaults.max_file_mb),
             progress=get("RAG_PROGRESS", "1").lower() in _TRUE,
+            answer_weights=get("RAG_ANSWER_WEIGHTS"),
+            answer_rules_off=tuple(r.strip() for r in get("RAG_ANSWER_RULES_OFF").split(",") if r.strip()),
         )
         settings.validate()
         return settings
@@ -139,6 +145,8 @@ ENV_VARS: dict[str, str] = {
     "RAG_UI_AUTH": "user:password to require a login in the UI",
     "RAG_UI_MAX_UPLOAD_MB": "largest upload the UI accepts (default 20)",
     "RAG_MAX_FILE_MB": "larger files are skipped unread at ingest (default 50)",
+    "RAG_ANSWER_WEIGHTS": "extractive answerer weights file (default: the shipped rag/answer/weights/answerer-v1.json)",
+    "RAG_ANSWER_RULES_OFF": "comma-separated answer rules to switch off (for measurements; see rag eval --ablate)",
     "OPENAI_API_KEY": "key for OpenAI or a compatible server (enables llm mode in auto)",
     "OPENAI_BASE_URL": "OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1",
 }

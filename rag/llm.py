@@ -17,7 +17,7 @@ from typing import Iterator, Sequence
 from rag.citations import parse_citations
 from rag.config import Settings
 from rag.errors import LLMError
-from rag.extractive import Draft
+from rag.answer.draft import Draft
 from rag.messages import NOT_IN_DOCUMENTS, localized
 from rag.types import Hit
 

@@ -26,9 +26,11 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from rag.answer.extractive import ExtractiveAnswerer
+from rag.answer.followup import with_previous_names
+from rag.answer.model import load_model
 from rag.config import Mode, Settings
 from rag.errors import InputError
-from rag.extractive import ExtractiveAnswerer
 from rag.lexical import Item, LexicalIndex
 from rag.locking import IngestLock
 from rag.messages import NO_DOCUMENTS_INDEXED, localized
@@ -358,6 +360,8 @@ class Pipeline:
         search_question = question
         if resolved == "llm" and history:
             search_question = self._llm_answerer().condense(question, history)
+        elif history and "followup_names" not in self.settings.answer_rules_off:
+            search_question = with_previous_names(question, history)
         vector = self.embedder.embed_query(search_question)
         hits = HybridRetriever(self._open_store(create=False), view).retrieve(search_question, vector, lang, k, filters)
         retrieved = time.perf_counter()
@@ -365,9 +369,9 @@ class Pipeline:
         if not view.live:
             answer = Answer(question, localized(NO_DOCUMENTS_INDEXED, lang), True, resolved)
         elif resolved == "extractive":
-            sentence_vectors = {h.chunk.chunk_id: h.sentence_vectors for h in hits if h.sentence_vectors is not None}
-            draft = ExtractiveAnswerer(view.lexical.has_term).answer(question, lang, vector, hits, sentence_vectors)
-            answer = Answer(question, draft.text, draft.abstained, "extractive", draft.citations)
+            draft = self._extractive(view).answer(search_question, lang, vector, hits)
+            answer = Answer(question, draft.text, draft.abstained, "extractive", draft.citations,
+                            short_answer=draft.short_answer)
         else:
             draft = None
             for event in self._llm_answerer().stream(question, lang, hits):
@@ -385,6 +389,10 @@ class Pipeline:
             "total": (finished - started) * 1000,
         }
         yield answer
+
+    def _extractive(self, view: CorpusView) -> ExtractiveAnswerer:
+        model = load_model(self.settings.answer_weights or None)
+        return ExtractiveAnswerer(view.lexical.idf, model, self.settings.answer_rules_off)
 
     def _llm_answerer(self):  # type: ignore[no-untyped-def]
         if self._llm is None:
