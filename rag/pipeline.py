@@ -26,11 +26,13 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from rag.answer.extractive import ExtractiveAnswerer
+from rag.answer.draft import Draft
+from rag.answer.extractive import ExtractiveAnswerer, with_short_answer
 from rag.answer.followup import with_previous_names
 from rag.answer.model import load_model
 from rag.config import Mode, Settings
 from rag.errors import InputError
+from rag.extractive import ExtractiveAnswerer as RuleAnswerer
 from rag.lexical import Item, LexicalIndex
 from rag.locking import IngestLock
 from rag.messages import NO_DOCUMENTS_INDEXED, localized
@@ -369,7 +371,7 @@ class Pipeline:
         if not view.live:
             answer = Answer(question, localized(NO_DOCUMENTS_INDEXED, lang), True, resolved)
         elif resolved == "extractive":
-            draft = self._extractive(view).answer(search_question, lang, vector, hits)
+            draft = self._extractive_draft(view, search_question, lang, vector, hits)
             answer = Answer(question, draft.text, draft.abstained, "extractive", draft.citations,
                             short_answer=draft.short_answer)
         else:
@@ -390,9 +392,18 @@ class Pipeline:
         }
         yield answer
 
-    def _extractive(self, view: CorpusView) -> ExtractiveAnswerer:
-        model = load_model(self.settings.answer_weights or None)
-        return ExtractiveAnswerer(view.lexical.idf, model, self.settings.answer_rules_off)
+    def _extractive_draft(self, view: CorpusView, question: str, lang: str, vector: np.ndarray,
+                          hits: list) -> Draft:  # type: ignore[type-arg]
+        """The learned answerer's draft, or the rules' with the learned short answer (``Settings.answerer``)."""
+        learned = ExtractiveAnswerer(view.lexical.idf, load_model(self.settings.answer_weights or None),
+                                     self.settings.answer_rules_off)
+        if self.settings.answerer == "learned":
+            return learned.answer(question, lang, vector, hits)
+        vectors = {h.chunk.chunk_id: h.sentence_vectors for h in hits if h.sentence_vectors is not None}
+        draft = RuleAnswerer(view.lexical.has_term).answer(question, lang, vector, hits, vectors)
+        if draft.abstained or not draft.citations:
+            return draft
+        return with_short_answer(draft, learned.short_answer_for(question, draft.citations[0].text, vector))
 
     def _llm_answerer(self):  # type: ignore[no-untyped-def]
         if self._llm is None:

@@ -1,8 +1,7 @@
-"""The names a question mentions, for retrieval's name bonus.
+"""What a question asks for, worked out once and used by retrieval and answering.
 
-(The extractive answerer needs none of this: ``rag.answer`` learns what a question asks for
-from its embedding.)
-
+* ``answer_type``: an amount, a date, a name or a place, from the question
+  words of en/fr/de/es/it/pt/nl (``how much``, ``combien``, ``wie viel``...).
 * ``names``: the proper names and numbers the question mentions. These are
   what crosses languages unchanged (Microsoft, 2021, Joe Tsai), so they are
   what the lexical leg may vouch for, and a name that appears nowhere in the
@@ -17,8 +16,40 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 from rag.text import fold, term_prefix, word_tokens
+
+AnswerType = Literal["money", "number", "date", "name", "place", "entity"]
+
+# First match wins: a date question may mention money, a percentage question a price.
+_QUESTION_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
+    ("date", re.compile(
+        r"\b(when|what year|which year|in what year|what date|quand|en quelle annee|quelle annee|a quelle date|"
+        r"depuis quand|jusqu'a quand|wann|in welchem jahr|seit wann|bis wann|cuando|en que ano|quando|"
+        r"in che anno|wanneer)\b")),
+    ("number", re.compile(r"\b(percentage|percent|per cent|pourcentage|pour cent|prozent|prozentsatz)\b|%")),
+    # An amount of money: the answer must name a currency, not just any figure.
+    ("money", re.compile(
+        r"\b(salary|salaries|wage|price|prices|cost|costs|did it cost|revenue|revenues|turnover|profit|profits|"
+        r"damages|valuation|net worth|paid|pay|spent|spend|salaire|salaires|prix|cout|couts|coute|"
+        r"chiffre d'affaires|benefice|benefices|indemnites|valorisation|fortune|paye|depense|gehalt|gehalter|"
+        r"preis|preise|kosten|kostete|umsatz|umsatze|gewinn|gewinne|schadensersatz|bewertung|vermogen|bezahlt|"
+        r"ausgegeben)\b")),
+    ("number", re.compile(
+        r"\b(how much|how many|how often|what amount|what percentage|what share|by how much|how large|"
+        r"how big|how high|combien|quel montant|quelle somme|quel pourcentage|quelle taille|de combien|"
+        r"wie viel|wie viele|wieviel|wieviele|wie oft|wie hoch|wie gross|welchen betrag|welche summe|"
+        r"um wie viel|cuanto|cuanta|cuantos|cuantas|quanto|quanta|quanti|quante|hoeveel)\b")),
+    ("name", re.compile(
+        r"^(who|whom|whose|qui|wer|wem|wen|wessen|quien|chi)\b|"
+        r"\b(what is the name|what's the name|quel est le nom|comment s'appelle|wie heisst|wie lautet der name)\b")),
+    ("place", re.compile(r"^(where|ou|wo|wohin|donde|dove|waar)\b")),
+    # "Which company/model/loss...": a named thing or a figure.
+    ("entity", re.compile(
+        r"\b(which|what company|what model|quel|quelle|quels|quelles|lequel|laquelle|welche|welcher|welches|"
+        r"welchen|welchem|cual|cuales|quale|quali|welk|welke)\b")),
+]
 
 # A capitalized word or a number, not glued to a preceding word.
 _CAPITALIZED = re.compile(r"(?<![\w'’])([A-ZÀ-ÖØ-Þ][\w’'.-]*|\d[\d.,]*)")
@@ -37,6 +68,7 @@ _GERMAN_DETERMINERS = frozenset(
 
 @dataclass(frozen=True)
 class QuestionProfile:
+    answer_type: AnswerType | None
     key_terms: frozenset[str]
     # One entry per name in the question, as the term prefixes of its parts ("KI-Labor" -> {"ki$", "labo"}).
     name_words: tuple[frozenset[str], ...]
@@ -44,6 +76,15 @@ class QuestionProfile:
     # translated there (Beijing/Pékin) or, in German, be a common noun ("Stellen"). Weaker
     # evidence than "Elon Musk", "SenseTime" or "2023".
     weak_names: frozenset[frozenset[str]] = frozenset()
+    # The word(s) naming what is counted or priced ("combien de chercheurs", "what salary"): an
+    # answer in the question's language that quantifies something else answers another question.
+    focus: frozenset[str] = frozenset()
+    # For "who leads/founded/is the CEO of X": the role families asked about (see ``role_families``).
+    roles: frozenset[str] = frozenset()
+    # For "which lab/company/model...": the noun naming the kind of thing asked for. The answer is
+    # often put in apposition to it ("its X Lab, the laboratory that..."); term prefixes match it
+    # across languages only sometimes (Labor/laboratoire), so it only ranks, never filters.
+    kind: frozenset[str] = frozenset()
 
     @property
     def names(self) -> frozenset[str]:
@@ -51,13 +92,64 @@ class QuestionProfile:
 
     @classmethod
     def of(cls, question: str, lang: str = "") -> "QuestionProfile":
+        folded = fold(question).strip(" ¿¡\"'«»")
+        answer_type: AnswerType | None = None
+        for kind, pattern in _QUESTION_TYPES:
+            if pattern.search(folded):
+                answer_type = kind
+                break
         key_terms = frozenset(term_prefix(t) for t in word_tokens(question) if len(t) >= 3 or t[0].isdigit())
         names = _names(question, lang)
-        return cls(key_terms, tuple(dict.fromkeys(n for n, _ in names)), frozenset(n for n, weak in names if weak))
+        roles = role_families(folded) if answer_type == "name" else frozenset()
+        return cls(answer_type, key_terms, tuple(dict.fromkeys(n for n, _ in names)),
+                   frozenset(n for n, weak in names if weak), _focus(folded, answer_type), roles,
+                   _kind(question, lang) if answer_type == "entity" else frozenset())
 
 
-# Role families: general en/fr/de vocabulary for offices. An office in a question ("CEO", "PDG")
-# is not a name: it would vouch for any chunk that mentions such an office.
+# The money words of the "money" pattern that name the amount asked for (not "paid", "spent":
+# a verb is paraphrased freely, "le salaire" is rarely called anything else in the same language).
+_MONEY_NOUNS = re.compile(
+    r"\b(salary|salaries|wage|wages|pay|bonus|compensation|severance|price|prices|cost|costs|fee|fees|fine|fines|"
+    r"rent|revenue|revenues|turnover|sales|income|earnings|profit|profits|loss|losses|dividend|dividends|damages|"
+    r"valuation|net worth|"
+    r"salaire|salaires|remuneration|prime|indemnite|indemnites|prix|cout|couts|frais|amende|amendes|loyer|"
+    r"chiffre d'affaires|revenu|revenus|benefice|benefices|perte|pertes|dividende|dividendes|valorisation|fortune|"
+    r"gehalt|gehalter|lohn|vergutung|abfindung|preis|preise|kosten|gebuhr|gebuhren|strafe|miete|umsatz|umsatze|"
+    r"einkommen|gewinn|gewinne|verlust|verluste|dividende|schadensersatz|bewertung|vermogen)\b")
+# "how many X": the counted noun follows the quantifier (French: right after "de"; English and
+# German may put an adjective first, "how many derivative models", "wie viele neue Stellen").
+_COUNTED = re.compile(
+    r"\b(?:how many|wie viele|wieviele|cuantos|cuantas|quanti|quante|hoeveel)\s+([\w-]+)(?:\s+([\w-]+))?|"
+    r"\bcombien (?:de |d')([\w-]+)")
+# Not a checkable counted noun: how many *times* (a frequency), "people" (any word for persons
+# answers it: employees, staff...), auxiliaries that follow "how many" directly.
+_NOT_COUNTED = frozenset(
+    """times fois mal veces volte keer people persons personnes gens menschen leute personen personas persone
+    mensen did do does have has had are were will would can could""".split())
+# Money itself ("how much money", "combien d'argent") is checked by the currency, not by a word.
+_MONEY_ITSELF = frozenset("money argent geld dinero soldi denaro".split())
+
+
+def _focus(folded: str, answer_type: AnswerType | None) -> frozenset[str]:
+    """Term prefixes of the word(s) naming what a money or how-many question asks about."""
+    from rag.text import stopwords
+
+    words: list[str] = []
+    if answer_type == "money":
+        match = _MONEY_NOUNS.search(folded)
+        words = match.group(1).replace("'", " ").split() if match else []
+    elif answer_type == "number":
+        for match in _COUNTED.finditer(folded):
+            words += [w for w in match.groups() if w]
+    words = [w for w in words if w not in _NOT_COUNTED and w not in stopwords()]
+    if any(w in _MONEY_ITSELF for w in words):
+        return frozenset()
+    return frozenset(term_prefix(t) for w in words for t in word_tokens(w) if len(t) >= 3)
+
+
+# Role families: general en/fr/de vocabulary for who holds a position. A who-question about a role
+# is answered by a sentence naming that role (in any of these languages: a role is translated,
+# unlike a name), not by any sentence that mentions the organisation and some other person.
 # Most specific first: "Finanzchef" is the finance family, not the generic "-chef" of a head.
 # German compounds end in the role ("Konzernchef", "Laborleiter", "Mitgründer"), hence ``\w*``.
 _ROLE_FAMILIES: list[tuple[str, re.Pattern[str]]] = [
@@ -85,6 +177,14 @@ _ROLE_FAMILIES: list[tuple[str, re.Pattern[str]]] = [
         r"patronne|responsable|a la tete|leitet|leitete|geleitet|\w*leiter(?:in)?|\w*chef(?:in)?|fuhrt|fuhrte|"
         r"gefuhrt|direktor(?:in)?|\w*boss)\b")),
 ]
+# ("leader" is left out: in the news it is mostly a market leader, not a person's office.)
+# A question about a generic head is answered by a chief executive or a chair too; a question
+# about a specific office (CFO, founder) is not answered by another office.
+_ROLE_ANSWERED_BY: dict[str, frozenset[str]] = {
+    "head": frozenset({"head", "executive", "chair"}),
+}
+
+
 def role_matches(folded: str) -> list[tuple[str, int]]:
     """(family, character offset) of each role word in folded text, most specific family first:
     a span taken by one family is not matched again by a more general one."""
@@ -98,6 +198,38 @@ def role_matches(folded: str) -> list[tuple[str, int]]:
 def role_families(folded: str) -> frozenset[str]:
     """The role families named in folded text ("le pdg" -> {"executive"})."""
     return frozenset(family for family, _ in role_matches(folded))
+
+
+def answers_role(asked: str, family: str) -> bool:
+    """Does a role word of ``family`` answer a question about the ``asked`` role?"""
+    return family in _ROLE_ANSWERED_BY.get(asked, frozenset({asked}))
+
+
+_WHICH = re.compile(
+    r"\b(which|what|quel|quelle|quels|quelles|lequel|laquelle|welche|welcher|welches|welchen|welchem|cual|cuales|"
+    r"quale|quali|welk|welke)\s+(.*)", re.IGNORECASE)
+_COUNT_WORDS = frozenset(
+    """two three four five both deux trois quatre cinq zwei drei vier funf beiden beide dos tres due tre twee drie""".split())
+
+
+def _kind(question: str, lang: str) -> frozenset[str]:
+    """Term prefixes of the noun after "which"/"quel"/"welche": its first content word that is not
+    a name or a count (in German the first capitalized one: adjectives before it are lower-case;
+    elsewhere a capitalized word is a name). English may put an adjective first: then it only
+    ranks less well, since ``kind`` is a bonus."""
+    from rag.text import stopwords
+
+    match = _WHICH.search(question)
+    if not match:
+        return frozenset()
+    for word in re.findall(r"[\w'’-]+", match.group(2)):
+        folded = fold(word)
+        if folded in stopwords() or folded in _COUNT_WORDS or (lang == "de" and not word[0].isupper()):
+            continue
+        if _looks_like_name(word) or (lang != "de" and word[0].isupper()):
+            return frozenset()
+        return frozenset(term_prefix(t) for t in word_tokens(word) if len(t) >= 3)
+    return frozenset()
 
 
 # Capitalized words that every language spells its own way: not evidence about the corpus.

@@ -44,9 +44,12 @@ def test_language_detection_on_documents_and_short_questions():
     assert detect_question_language("Who co-founded Alibaba?") == "en"
 
 
-def test_question_profile_finds_names():
+def test_question_profile_finds_answer_type_and_names():
     profile = QuestionProfile.of("How much did Microsoft invest in Italy?", "en")
+    assert profile.answer_type == "number"
     assert {"micr", "ital"} <= profile.names
+    assert QuestionProfile.of("Wann wurde SenseTime gegründet?", "de").answer_type == "date"
+    assert QuestionProfile.of("Qui a cofondé Alibaba ?", "fr").answer_type == "name"
     # German nouns after a determiner are not names; names without one are.
     german = QuestionProfile.of("Wie viele Mitarbeiter hat Siemens in der Zentrale entlassen?", "de")
     assert "siem" in german.names and "zent" not in german.names

@@ -71,10 +71,14 @@ class ExtractiveAnswerer:
         chosen = [best]
         if "second_statement" not in self._off:
             chosen += self._second(best, ranked)
-        short = None
-        if type_probs[TYPE_CLASSES.index("long")] < self._model.thresholds["short_answer"]:
-            short = self.short_answer(best.candidate.text, terms, type_probs)
-        return _draft(chosen, short, best.score)
+        return _draft(chosen, self.short_answer_for(question, best.candidate.text, question_vector), best.score)
+
+    def short_answer_for(self, question: str, sentence: str, question_vector: np.ndarray) -> str | None:
+        """The short answer in ``sentence``, or None when the question wants an explanation."""
+        type_probs = self._model.type_probabilities(question_vector)
+        if type_probs[TYPE_CLASSES.index("long")] >= self._model.thresholds["short_answer"]:
+            return None
+        return self.short_answer(sentence, QuestionTerms.of(question, self._term_weight), type_probs)
 
     def _second(self, best: Scored, ranked: list[Scored]) -> list[Scored]:
         threshold = self._model.thresholds["second_statement"]
@@ -92,8 +96,17 @@ class ExtractiveAnswerer:
         if not len(spans):
             return None
         scores = self._model.span.probability(span_features(words, spans, type_probs))
+        if scores.max() < self._model.thresholds.get("short_answer_span", 0.0):
+            return None  # not sure enough: the statement alone is the answer
         i, j = spans[int(np.argmax(scores))]
         return span_text(words, int(i), int(j)) or None
+
+
+def with_short_answer(draft: Draft, short: str | None) -> Draft:
+    """A rule-based draft led by the short answer (the reply leads with it, then the evidence)."""
+    if draft.abstained or not short:
+        return draft
+    return Draft(f"{short} — {draft.text}", False, draft.citations, short_answer=short, score=draft.score)
 
 
 def _draft(chosen: list[Scored], short: str | None, score: float) -> Draft:
