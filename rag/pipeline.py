@@ -401,7 +401,7 @@ class Pipeline:
             return learned.answer(question, lang, vector, hits)
         vectors = {h.chunk.chunk_id: h.sentence_vectors for h in hits if h.sentence_vectors is not None}
         draft = RuleAnswerer(view.lexical.has_term).answer(question, lang, vector, hits, vectors)
-        if draft.abstained or not draft.citations:
+        if draft.abstained or not draft.citations or "short_answer" in self.settings.answer_rules_off:
             return draft
         return with_short_answer(draft, learned.short_answer_for(question, draft.citations[0].text, vector))
 

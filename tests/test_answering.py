@@ -80,7 +80,11 @@ def test_citation_parser_keeps_valid_numbers_renumbers_and_maps_sentences():
     assert cited_numbers("a [1] b [2, 3] c [x]") == [1, 2, 3]
 
 
-def test_a_short_answer_is_a_span_of_the_first_cited_sentence_and_leads_the_reply(seeded):
+def test_a_short_answer_is_a_span_of_the_first_cited_sentence_and_leads_the_reply(seeded_home):
+    from tests.conftest import make_settings
+
+    assert seeded_home and Pipeline(make_settings(seeded_home)).settings.answer_rules_off == ("short_answer",)
+    seeded = Pipeline(make_settings(seeded_home, mode="extractive", answer_rules_off=()))
     answers = [seeded.ask(q) for q in ("How much did Microsoft invest in Italy?", "Who co-founded Alibaba?",
                                        "Wie viel hat Microsoft in Italien investiert?")]
     for answer in answers:

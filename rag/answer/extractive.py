@@ -34,6 +34,7 @@ RULES = {
     "second_statement": "quote a second sentence when it too scores above the second_statement threshold",
     "question_language": "among translations of the chosen sentence, quote the one in the question's language",
     "followup_names": "a follow-up without names of its own is searched with the previous question's names",
+    "short_answer": "lead the reply with the span model's short answer (off by default: too often wrong so far)",
 }
 # Two sentences whose e5 vectors are this close say the same thing (a translation): measured on
 # parallel xquad paragraphs (en/de/es), where translated sentence pairs score above it.
@@ -71,7 +72,9 @@ class ExtractiveAnswerer:
         chosen = [best]
         if "second_statement" not in self._off:
             chosen += self._second(best, ranked)
-        return _draft(chosen, self.short_answer_for(question, best.candidate.text, question_vector), best.score)
+        short = None if "short_answer" in self._off else \
+            self.short_answer_for(question, best.candidate.text, question_vector)
+        return _draft(chosen, short, best.score)
 
     def short_answer_for(self, question: str, sentence: str, question_vector: np.ndarray) -> str | None:
         """The short answer in ``sentence``, or None when the question wants an explanation."""
