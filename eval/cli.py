@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"write this run as the baseline (to --baseline, default {DEFAULT_BASELINE})")
     parser.add_argument("--tolerance", type=_tolerance, default=0.0, metavar="X",
                         help="allowed drop of a headline metric before the gate fails (default 0)")
+    parser.add_argument("--ablate", action="store_true",
+                        help="also rerun with each named answer rule switched off and print what it is worth")
     parser.add_argument("--judge", action="store_true",
                         help="also score faithfulness with an LLM judge (needs an LLM; reported, never gated)")
     return parser
@@ -142,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         judge = _judge(args, settings, result)
         model_id = pipeline.embedder.model_id
         del pipeline
+        ablations = _ablate(settings, items, result) if args.ablate else []
     gate = compare(baseline, aggregate(result.rows), {r.id: r.correct for r in result.rows}, args.tolerance) \
         if baseline else None
     run_info = {
@@ -156,6 +159,8 @@ def run(args: argparse.Namespace) -> int:
     files = [write_json(report, out / "report.json"), write_markdown(report, out / "report.md"),
              write_chart(report, out / "metrics.png")]
     print_summary(report, console, files)
+    for line in ablations:
+        console.print(line, markup=False)
     if gate:
         print_gate(gate, result.rows, console)
     if args.update_baseline:
@@ -164,6 +169,32 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"baseline written: {path}{note}", markup=False)
         return EXIT_OK
     return gate.exit_code if gate else EXIT_OK
+
+
+ABLATION_METRICS = ("answer_accuracy", "first_statement_accuracy", "short_answer_accuracy", "abstention_accuracy")
+
+
+def _ablate(settings: Any, items: Any, result: Any) -> list[str]:
+    """Rerun the gold set once per named answer rule switched off (same index): what each is worth."""
+    from rag.answer.extractive import RULES
+    from rag.pipeline import Pipeline
+
+    from eval.report import fmt
+    from eval.runner import run_gold
+    from eval.scoring import aggregate
+
+    full = aggregate(result.rows)
+    lines = ["ablation (metric with the rule on -> off; positive delta: the rule pays):"]
+    for rule in RULES:
+        off = settings.with_overrides(answer_rules_off=tuple(settings.answer_rules_off) + (rule,))
+        metrics = aggregate(run_gold(Pipeline(off), items, off.k).rows)
+        parts = []
+        for key in ABLATION_METRICS:
+            on_value, off_value = full.get(key), metrics.get(key)
+            delta = "" if on_value is None or off_value is None else f" ({on_value - off_value:+.3f})"
+            parts.append(f"{key} {fmt(key, on_value)} -> {fmt(key, off_value)}{delta}")
+        lines.append(f"  {rule}: " + "; ".join(parts))
+    return lines
 
 
 def _baseline_for(args: argparse.Namespace) -> Any:

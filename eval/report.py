@@ -15,7 +15,7 @@ from eval.scoring import METRIC_KEYS, Row, aggregate, breakdowns, counts
 REPORT_KIND = "rag-eval-report"
 CHART_METRICS = ("answer_accuracy", "abstention_accuracy", "citation_precision", "citation_recall", "hit@5", "mrr")
 BREAKDOWN_TITLES = {"by_language": "By question language", "by_crosslingual": "Cross-lingual vs same language",
-                    "by_source": "By gold source"}
+                    "by_document_language": "By document language", "by_source": "By gold source"}
 
 
 # --- report.json ------------------------------------------------------------------
@@ -214,6 +214,9 @@ def console_tables(report: Mapping[str, Any]) -> list[Any]:
     for key, value in report["by_crosslingual"].items():
         columns[key] = value
         column_counts[key] = report["counts"]["by_crosslingual"][key]
+    for key, value in report.get("by_document_language", {}).items():
+        columns[f"doc {key}"] = value
+        column_counts[f"doc {key}"] = report["counts"]["by_document_language"][key]
     n = report["counts"]["all"]
     table = Table(title=f"rag eval: {n['questions']} questions, {n['correct']} correct "
                         f"(mode {report['run'].get('mode')}, k={report['run'].get('k')})")

@@ -36,6 +36,7 @@ class Outcome:
     document_langs: dict[str, str] = field(default_factory=dict)  # file name -> lang, from retrieved chunks
     latency_ms: float | None = None
     error: str | None = None
+    short_answer: str | None = None
 
 
 @dataclass
@@ -62,6 +63,7 @@ def ask_one(pipeline: Any, item: GoldItem, k: int, depth: int) -> Outcome:
     outcome.cited = [(c.source, c.chunk) for c in answer.citations]
     outcome.passages = [(c.source, c.text) for c in answer.citations]
     outcome.latency_ms = float(answer.timings_ms.get("total", 0.0))
+    outcome.short_answer = getattr(answer, "short_answer", None)
     hits = answer.hits
     if depth > k:
         hits = pipeline.retrieve(item.question, k=depth)
@@ -99,6 +101,12 @@ def _crosslingual(item: GoldItem, langs: dict[str, str], corpus_langs: Sequence[
     return is_crosslingual(item.lang, [lang for name, lang in langs.items() if source_matches(name, item.sources)])
 
 
+def _document_language(item: GoldItem, langs: dict[str, str]) -> str | None:
+    """The gold documents' language when they share one (None for unanswerable or mixed)."""
+    found = {lang for name, lang in langs.items() if source_matches(name, item.sources)}
+    return found.pop() if len(found) == 1 else None
+
+
 def run_gold(pipeline: Any, items: Sequence[GoldItem], k: int, progress: QuestionProgress | None = None) -> RunResult:
     """Ask every gold question, then score: rows in gold order."""
     started = time.perf_counter()
@@ -123,6 +131,8 @@ def run_gold(pipeline: Any, items: Sequence[GoldItem], k: int, progress: Questio
             sources=o.item.sources, unanswerable=o.item.unanswerable, reply=o.reply, abstained=o.abstained,
             cited=o.cited, ranking=o.ranking, latency_ms=o.latency_ms,
             crosslingual=_crosslingual(o.item, langs, corpus_langs), error=o.error,
+            first_passage=o.passages[0][1] if o.passages else "", short_answer=o.short_answer,
+            doc_lang=_document_language(o.item, langs),
         )
         for o in outcomes
     ]

@@ -27,12 +27,17 @@ _SPACES = re.compile(r"[\s\u00a0\u202f\u2007\u2009\u200a\u2000-\u2008\u205f\u300
 _APOSTROPHES = re.compile("[\u2019\u2018\u02bc\u00b4]")
 
 # Headline metrics (the regression gate watches these) and every metric key, in report order.
-HEADLINE_METRICS = ("answer_accuracy", "abstention_accuracy", "citation_precision", "citation_recall", "hit@5")
+HEADLINE_METRICS = ("answer_accuracy", "abstention_accuracy", "citation_precision", "citation_recall", "hit@5",
+                    "first_statement_accuracy")
 METRIC_KEYS = (
-    "answer_accuracy", "abstention_accuracy", "citation_precision", "citation_recall",
-    "hit@1", "hit@3", "hit@5", "mrr", "latency_ms_p50", "latency_ms_p95",
+    "answer_accuracy", "first_statement_accuracy", "short_answer_accuracy", "abstention_accuracy",
+    "citation_precision", "citation_recall", "hit@1", "hit@3", "hit@5", "mrr", "latency_ms_p50", "latency_ms_p95",
 )
 MIN_RETRIEVAL_DEPTH = 5
+# A factoid question, for the short-answer metric: its first gold answer has at most this many words.
+FACTOID_WORDS = 5
+# A short answer is right when it contains a gold answer or overlaps one with at least this token F1.
+SHORT_ANSWER_F1 = 0.5
 
 
 def normalize(text: str) -> str:
@@ -54,6 +59,27 @@ def answer_matches(reply: str, answers: Sequence[str], match: MatchMode) -> bool
         return False
     found = (contains(reply, a) for a in answers)
     return all(found) if match == "all" else any(found)
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    """SQuAD-style token F1 over normalized words (punctuation dropped)."""
+    p, g = re.findall(r"\w+", normalize(prediction)), re.findall(r"\w+", normalize(gold))
+    common = sum(min(p.count(t), g.count(t)) for t in set(p))
+    if not common:
+        return 0.0
+    precision, recall = common / len(p), common / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+def is_factoid(answers: Sequence[str]) -> bool:
+    return bool(answers) and len(answers[0].split()) <= FACTOID_WORDS
+
+
+def short_answer_matches(short: str | None, answers: Sequence[str]) -> bool:
+    """The short answer contains a gold answer, or has token F1 >= SHORT_ANSWER_F1 with one."""
+    if not short:
+        return False
+    return any(contains(short, a) or token_f1(short, a) >= SHORT_ANSWER_F1 for a in answers)
 
 
 def source_matches(file_name: str, prefixes: Iterable[str]) -> bool:
@@ -130,6 +156,11 @@ class Row:
     gold_citations: int = 0  # ... of which from a gold source
     crosslingual: bool | None = None
     error: str | None = None
+    # The first cited statement holds a gold answer (None: unanswerable).
+    first_statement_correct: bool | None = None
+    short_answer: str | None = None
+    short_answer_correct: bool | None = None  # None: not a factoid question (see ``is_factoid``)
+    doc_lang: str | None = None  # the gold documents' language, when one
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -141,22 +172,29 @@ class Row:
 def score_row(*, id: str, lang: str, question: str, answers: Sequence[str], match: MatchMode,  # noqa: A002
               sources: Sequence[str], unanswerable: bool, reply: str, abstained: bool,
               cited: Sequence[tuple[str, str]], ranking: Sequence[Ranked], latency_ms: float | None,
-              crosslingual: bool | None = None, error: str | None = None) -> Row:
-    """Score one answered question. ``cited`` is (file name, chunk id) per citation."""
+              crosslingual: bool | None = None, error: str | None = None, first_passage: str = "",
+              short_answer: str | None = None, doc_lang: str | None = None) -> Row:
+    """Score one answered question. ``cited`` is (file name, chunk id) per citation;
+    ``first_passage`` the text of the first cited statement."""
     distinct = list(dict.fromkeys(cited))
     cited_sources = list(dict.fromkeys(source for source, _ in distinct))
+    first = short_ok = None
     if unanswerable:
         correct = abstained and error is None
         rank = None
     else:
         correct = error is None and not abstained and answer_matches(reply, answers, match)
         rank = retrieval_rank(ranking, sources, answers)
+        first = error is None and not abstained and answer_matches(first_passage, answers, "any")
+        if is_factoid(answers):
+            short_ok = error is None and not abstained and short_answer_matches(short_answer, answers)
     return Row(
         id=id, lang=lang, question=question, expected=list(answers), match=match, answer=reply,
         abstained=abstained, cited_sources=cited_sources, correct=correct, retrieval_rank=rank,
         latency_ms=latency_ms, unanswerable=unanswerable, sources=list(sources), citations=len(distinct),
         gold_citations=sum(1 for source, _ in distinct if source_matches(source, sources)),
-        crosslingual=crosslingual, error=error,
+        crosslingual=crosslingual, error=error, first_statement_correct=first, short_answer=short_answer,
+        short_answer_correct=short_ok, doc_lang=doc_lang,
     )
 
 
@@ -171,8 +209,11 @@ def aggregate(rows: Sequence[Row]) -> dict[str, float | None]:
     ranks = [r.retrieval_rank for r in answerable]
     latencies = [r.latency_ms for r in rows if r.latency_ms is not None]
     p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
+    factoid = [r for r in answerable if r.short_answer_correct is not None]
     return {
         "answer_accuracy": _ratio(sum(r.correct for r in answerable), len(answerable)),
+        "first_statement_accuracy": _ratio(sum(bool(r.first_statement_correct) for r in answerable), len(answerable)),
+        "short_answer_accuracy": _ratio(sum(bool(r.short_answer_correct) for r in factoid), len(factoid)),
         "abstention_accuracy": _ratio(sum(r.correct for r in unanswerable), len(unanswerable)),
         "citation_precision": _ratio(sum(r.gold_citations for r in answerable), sum(r.citations for r in answerable)),
         "citation_recall": _ratio(sum(r.gold_citations > 0 for r in answerable), len(answerable)),
@@ -208,9 +249,14 @@ def breakdowns(rows: Sequence[Row]) -> dict[str, dict[str, list[Row]]]:
     for row in rows:
         for prefix in row.sources:
             by_source.setdefault(prefix, []).append(row)
+    by_document: dict[str, list[Row]] = {}
+    for row in rows:
+        if row.doc_lang:
+            by_document.setdefault(row.doc_lang, []).append(row)
     return {
         "by_language": dict(sorted(by_language.items())),
         "by_crosslingual": by_cross,
+        "by_document_language": dict(sorted(by_document.items())),
         "by_source": dict(sorted(by_source.items())),
     }
 

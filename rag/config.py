@@ -56,6 +56,16 @@ class Settings:
     # `rag serve`: with a key set, every /v1 request must send `Authorization: Bearer <key>`.
     api_key: str = field(default="", repr=False)
     api_max_request_kb: int = 1024  # larger request bodies get a 413 unread
+    # The extractive answerer's weights file (default: the one shipped in rag/answer/weights/)
+    # and the named answer rules switched off (rag.answer.extractive.RULES), for measurements.
+    answer_weights: str = ""
+    # "short_answer" is off by default: measured on xquad-dev held-out (0.09 with the rules
+    # answerer) and the seeds (0.03), the span model's short answer is too often wrong to lead a reply.
+    answer_rules_off: tuple[str, ...] = ("short_answer",)
+    # Which extractive answerer picks the sentence and abstains: "rules" (rag/extractive.py, the
+    # default: measured better on xquad-dev held-out and on the seeds, see README) or "learned"
+    # (rag/answer). Both give the learned short answer.
+    answerer: str = "rules"
 
     @property
     def llm_configured(self) -> bool:
@@ -89,6 +99,8 @@ class Settings:
             raise ConfigError("RAG_INGEST_BATCH_TEXTS must be at least 1")
         if self.api_max_request_kb < 1:
             raise ConfigError(f"RAG_API_MAX_REQUEST_KB must be at least 1, not {self.api_max_request_kb}")
+        if self.answerer not in ("rules", "learned"):
+            raise ConfigError(f"RAG_ANSWERER must be 'rules' or 'learned', not {self.answerer!r}")
         if self.chunk_tokens > 480:
             raise ConfigError("RAG_CHUNK_TOKENS must stay under the embedding window (480)")
 
@@ -133,6 +145,10 @@ class Settings:
             fault_at=get("RAG_FAULT_AT"),
             api_key=get("RAG_API_KEY"),
             api_max_request_kb=get_number("RAG_API_MAX_REQUEST_KB", defaults.api_max_request_kb),
+            answer_weights=get("RAG_ANSWER_WEIGHTS"),
+            answerer=(get("RAG_ANSWERER") or defaults.answerer).lower(),
+            answer_rules_off=tuple(r.strip() for r in env["RAG_ANSWER_RULES_OFF"].split(",") if r.strip())
+            if "RAG_ANSWER_RULES_OFF" in env else defaults.answer_rules_off,
         )
         settings.validate()
         return settings
@@ -158,6 +174,9 @@ ENV_VARS: dict[str, str] = {
     "RAG_INGEST_BATCH_TEXTS": "texts embedded and committed together at ingest (default 256)",
     "RAG_API_KEY": "bearer key `rag serve` requires on /v1 requests (default: none, loopback only)",
     "RAG_API_MAX_REQUEST_KB": "largest request body `rag serve` reads (default 1024)",
+    "RAG_ANSWER_WEIGHTS": "extractive answerer weights file (default: the shipped rag/answer/weights/answerer-v1.json)",
+    "RAG_ANSWERER": "extractive answerer: rules (default) or learned (rag/answer, trained on xquad-dev)",
+    "RAG_ANSWER_RULES_OFF": "comma-separated answer rules to switch off (default short_answer; empty: all on; see rag eval --ablate)",
     "OPENAI_API_KEY": "key for OpenAI or a compatible server (enables llm mode in auto)",
     "OPENAI_BASE_URL": "OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1",
 }

@@ -47,6 +47,7 @@ from typing import Callable
 import numpy as np
 
 from rag.messages import NOT_IN_DOCUMENTS, localized
+from rag.answer.draft import Draft
 from rag.question import _CAPITALIZED, AnswerType, QuestionProfile, answers_role, role_matches
 from rag.retrieval import remove_language_bias
 from rag.text import fold, passage_term_prefixes, term_prefixes, word_tokens
@@ -106,15 +107,6 @@ class Candidate:
         first, last = self.spans[0], self.spans[-1]
         chunk = self.hit.chunk
         return Span(first.start, last.end, chunk.text[first.start - chunk.start : last.end - chunk.start])
-
-
-@dataclass
-class Draft:
-    """What an answerer produced: text with [n] markers and the citations they point at."""
-
-    text: str
-    abstained: bool
-    citations: list[Citation]
 
 
 def _without_dates(folded: str) -> str:

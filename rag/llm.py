@@ -17,7 +17,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from rag.citations import MarkerStream, parse_citations
 from rag.config import Settings
 from rag.errors import LLMError
-from rag.extractive import Draft
+from rag.answer.draft import Draft
 from rag.messages import NOT_IN_DOCUMENTS, localized
 from rag.types import Hit
 

@@ -27,9 +27,13 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from rag.answer.draft import Draft
+from rag.answer.extractive import ExtractiveAnswerer, with_short_answer
+from rag.answer.followup import with_previous_names
+from rag.answer.model import load_model
 from rag.config import Mode, Settings
 from rag.errors import InputError
-from rag.extractive import ExtractiveAnswerer
+from rag.extractive import ExtractiveAnswerer as RuleAnswerer
 from rag.faults import FaultPlan
 from rag.lexical import Item, LexicalIndex
 from rag.locking import IngestLock
@@ -504,6 +508,8 @@ class Pipeline:
         search_question = question
         if resolved == "llm" and history:
             search_question = self._llm_answerer().condense(question, history)
+        elif history and "followup_names" not in self.settings.answer_rules_off:
+            search_question = with_previous_names(question, history)
         vector = self.embedder.embed_query(search_question)
         hits = HybridRetriever(self._open_store(create=False), view).retrieve(search_question, vector, lang, k, filters)
         retrieved = time.perf_counter()
@@ -511,9 +517,9 @@ class Pipeline:
         if not view.live:
             answer = Answer(question, localized(NO_DOCUMENTS_INDEXED, lang), True, resolved)
         elif resolved == "extractive":
-            sentence_vectors = {h.chunk.chunk_id: h.sentence_vectors for h in hits if h.sentence_vectors is not None}
-            draft = ExtractiveAnswerer(view.lexical.has_term).answer(question, lang, vector, hits, sentence_vectors)
-            answer = Answer(question, draft.text, draft.abstained, "extractive", draft.citations)
+            draft = self._extractive_draft(view, search_question, lang, vector, hits)
+            answer = Answer(question, draft.text, draft.abstained, "extractive", draft.citations,
+                            short_answer=draft.short_answer)
         else:
             draft = None
             for event in self._llm_answerer().stream(question, lang, hits, llm_options):
@@ -531,6 +537,19 @@ class Pipeline:
             "total": (finished - started) * 1000,
         }
         yield answer
+
+    def _extractive_draft(self, view: CorpusView, question: str, lang: str, vector: np.ndarray,
+                          hits: list) -> Draft:  # type: ignore[type-arg]
+        """The learned answerer's draft, or the rules' with the learned short answer (``Settings.answerer``)."""
+        learned = ExtractiveAnswerer(view.lexical.idf, load_model(self.settings.answer_weights or None),
+                                     self.settings.answer_rules_off)
+        if self.settings.answerer == "learned":
+            return learned.answer(question, lang, vector, hits)
+        vectors = {h.chunk.chunk_id: h.sentence_vectors for h in hits if h.sentence_vectors is not None}
+        draft = RuleAnswerer(view.lexical.has_term).answer(question, lang, vector, hits, vectors)
+        if draft.abstained or not draft.citations or "short_answer" in self.settings.answer_rules_off:
+            return draft
+        return with_short_answer(draft, learned.short_answer_for(question, draft.citations[0].text, vector))
 
     def _llm_answerer(self):  # type: ignore[no-untyped-def]
         if self._llm is None:

@@ -120,6 +120,9 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     hits: list[Hit] = field(default_factory=list)  # what retrieval returned (not in the JSON)
     id: Any = None
+    # The answer itself when the question asks for a name, number, date or short phrase (a span
+    # of the first cited sentence); None for an explanation, an abstention or LLM mode.
+    short_answer: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -130,6 +133,7 @@ class Answer:
             "mode": self.mode,
             "citations": [c.to_json() for c in self.citations],
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+            "short_answer": self.short_answer,
         }
 
 

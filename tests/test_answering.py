@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from rag.citations import cited_numbers, parse_citations
+from rag.pipeline import Pipeline
 from rag.extractive import sentence_has_type
 from rag.types import Chunk, Hit, Span
 
@@ -77,6 +78,41 @@ def test_citation_parser_keeps_valid_numbers_renumbers_and_maps_sentences():
     assert parsed.citations[0].text == "Beta hired 20 engineers."
     assert parsed.citations[1].text == "Alpha invested 4 million."
     assert cited_numbers("a [1] b [2, 3] c [x]") == [1, 2, 3]
+
+
+def test_a_short_answer_is_a_span_of_the_first_cited_sentence_and_leads_the_reply(seeded_home):
+    from tests.conftest import make_settings
+
+    assert seeded_home and Pipeline(make_settings(seeded_home)).settings.answer_rules_off == ("short_answer",)
+    seeded = Pipeline(make_settings(seeded_home, mode="extractive", answer_rules_off=()))
+    answers = [seeded.ask(q) for q in ("How much did Microsoft invest in Italy?", "Who co-founded Alibaba?",
+                                       "Wie viel hat Microsoft in Italien investiert?")]
+    for answer in answers:
+        data = answer.to_json()
+        assert list(data)[-1] == "short_answer"
+        if answer.short_answer is None:
+            continue
+        assert len(answer.short_answer.split()) <= 8
+        assert answer.short_answer in answer.citations[0].text  # a span of the source, not a paraphrase
+        assert answer.answer.startswith(answer.short_answer) and data["short_answer"] == answer.short_answer
+
+
+def test_a_followup_without_names_is_answered_about_the_previous_questions_subject(seeded):
+    alone = seeded.ask("How much did it invest?")
+    followup = seeded.ask("How much did it invest?",
+                          history=[("What did Microsoft announce for Italy?", "An investment [1]")])
+    assert not followup.abstained and ("4.3 billion" in followup.answer or "4,3" in followup.answer)
+    assert [c.text for c in followup.citations] != [c.text for c in alone.citations]
+
+
+def test_the_followup_rule_has_a_switch(seeded_home):
+    from tests.conftest import make_settings
+
+    off = Pipeline(make_settings(seeded_home, mode="extractive", answer_rules_off=("followup_names",)))
+    history = [("What did Microsoft announce for Italy?", "An investment [1]")]
+    alone = off.ask("How much did it invest?")
+    switched_off = off.ask("How much did it invest?", history=history)
+    assert [c.text for c in switched_off.citations] == [c.text for c in alone.citations]
 
 
 # --- the answerer's rules on synthetic passages (no model: vectors set each sentence's similarity) ---
