@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 
 from rag.config import Settings
 from rag.errors import RagError
+from rag.text import printable
 
 # `rag ingest` finished and indexed every other file, but skipped some (each named on stderr).
 EXIT_SKIPPED = 3
@@ -97,7 +98,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     else:
         for outcome in report.files:
             if outcome.status == "skipped":
-                print(f"skipped {outcome.path}: {outcome.reason}", file=sys.stderr)
+                print(f"skipped {printable(outcome.path)}: {printable(outcome.reason)}", file=sys.stderr)
         print(report.summary())
     return EXIT_SKIPPED if report.count("skipped") else 0
 
@@ -111,7 +112,7 @@ def _progress_bar() -> tuple[Callable[[int, int, str], None], Callable[[], None]
         if "bar" not in bar:
             bar["bar"] = tqdm(total=total, unit="file", file=sys.stderr, leave=False)
         bar["bar"].n = done
-        bar["bar"].set_postfix_str(name[:40], refresh=True)
+        bar["bar"].set_postfix_str(printable(name[:40]), refresh=True)
 
     def close() -> None:
         if "bar" in bar:
@@ -165,12 +166,22 @@ def _ask_batch(pipeline, path: str, filters, as_json: bool) -> int:  # type: ign
             answer.id = item.get("id")
             out = answer.to_json()
         except RagError as exc:  # one bad question does not stop the batch
-            out = {"id": item.get("id"), "question": item["question"], "error": str(exc)}
+            out = {"id": item.get("id"), "question": _shortened(str(item["question"])), "error": str(exc)}
         if as_json:
             print(json.dumps(out, ensure_ascii=False), flush=True)
         else:
             print(out.get("answer", out.get("error")))
     return 0
+
+
+# A question echoed beside its error in --batch output is cut to this (a 10 MB line is not repeated).
+ECHOED_QUESTION_CHARS = 200
+
+
+def _shortened(question: str) -> str:
+    if len(question) <= ECHOED_QUESTION_CHARS:
+        return question
+    return f"{question[:ECHOED_QUESTION_CHARS]}... ({len(question)} characters)"
 
 
 def format_answer(answer, include_text: bool = True) -> str:  # type: ignore[no-untyped-def]
@@ -250,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except RagError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

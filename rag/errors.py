@@ -35,3 +35,15 @@ class LLMError(RagError):
 
 class IndexFormatError(RagError):
     """The index was written by a version of rag with another storage layout."""
+
+
+class IndexDamagedError(RagError):
+    """The index's files are damaged (not a database, truncated): it is left as it is."""
+
+
+class IndexNotWritableError(RagError):
+    """The index folder cannot be written by this user (permissions, a read-only file system)."""
+
+
+class DiskFullError(RagError):
+    """The file system holding the index is (nearly) full."""

@@ -11,7 +11,9 @@ LlamaIndex reader's ``Document``s, see ``rag.llamaindex``) pass through unread.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -219,15 +221,17 @@ def _read_pdf(raw: bytes) -> tuple[str, str]:
     from pypdf.errors import PdfReadError
 
     try:
-        reader = PdfReader(io.BytesIO(raw))
-        if reader.is_encrypted:
-            raise SkipFile("PDF is encrypted")
-        pages = [page.extract_text() or "" for page in reader.pages]
-        title = (reader.metadata.title if reader.metadata else None) or ""
+        with _library_messages("pypdf") as messages:
+            reader = PdfReader(io.BytesIO(raw))
+            if reader.is_encrypted:
+                raise SkipFile("PDF is encrypted")
+            pages = [page.extract_text() or "" for page in reader.pages]
+            title = (reader.metadata.title if reader.metadata else None) or ""
     except SkipFile:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise SkipFile(f"PDF could not be parsed ({type(exc).__name__})") from None
+        said = f": {_one_line('; '.join(dict.fromkeys(messages)))}" if messages else ""
+        raise SkipFile(f"PDF could not be parsed ({type(exc).__name__}{said})") from None
     text = "\n\n".join(p.strip() for p in pages if p.strip())
     return text, str(title) or _first_line(text, markdown=False)
 
@@ -279,3 +283,34 @@ def _docx_blocks(document) -> tuple[list[str], str]:  # type: ignore[no-untyped-
             heading = text
         blocks.append(text)
     return blocks, heading
+
+
+@contextmanager
+def _library_messages(logger_name: str) -> Iterator[list[str]]:
+    """What a reader library logs while it reads a file ("invalid pdf header", "EOF marker not
+    found"), kept for that file's skip reason instead of printed: ingest says one line per bad file."""
+    messages: list[str] = []
+    handler = _Collect(messages)
+    library = logging.getLogger(logger_name)
+    propagate = library.propagate
+    library.addHandler(handler)
+    library.propagate = False
+    try:
+        yield messages
+    finally:
+        library.removeHandler(handler)
+        library.propagate = propagate
+
+
+class _Collect(logging.Handler):
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.messages = messages
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def _one_line(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

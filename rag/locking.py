@@ -8,6 +8,7 @@ from pathlib import Path
 from types import TracebackType
 
 from rag.errors import IndexBusyError
+from rag.indexdir import make_index_dir, os_error
 
 
 class IngestLock:
@@ -22,8 +23,11 @@ class IngestLock:
         self._fd: int | None = None
 
     def __enter__(self) -> "IngestLock":
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+        make_index_dir(self._path.parent)
+        try:
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # a read-only index dir or file system, a full disk
+            raise os_error(self._path.parent, exc) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -31,8 +35,12 @@ class IngestLock:
             raise IndexBusyError(
                 f"another `rag ingest` is writing to {self._path.parent}; wait for it to finish and run again"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+        except OSError as exc:
+            os.close(fd)
+            raise os_error(self._path.parent, exc) from None
         self._fd = fd
         return self
 

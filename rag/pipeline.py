@@ -234,7 +234,6 @@ class Pipeline:
         paths, given = split_documents(paths)  # documents given as objects are not read from disk
         found, skipped = discover(paths)
         report = IngestReport(files=[FileOutcome(s.path, "skipped", reason=s.reason) for s in skipped])
-        self.settings.home.mkdir(parents=True, exist_ok=True)
         with IngestLock(self.settings.home):
             store = self._open_store(create=True)
             version_before, rebuild = store.state()  # rebuild: a killed ingest may have left chunks no document owns

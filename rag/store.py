@@ -35,12 +35,24 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from rag import embedded
 from rag.config import Settings
-from rag.errors import EmbeddingMismatchError, IndexFormatError, IndexNotFoundError, RagError, StoreUnavailableError
+from rag.errors import (DiskFullError, EmbeddingMismatchError, IndexFormatError, IndexNotFoundError,
+                        IndexNotWritableError, RagError, StoreUnavailableError)
+from rag.indexdir import check_is_folder, free_mb, no_space, not_writable
 from rag.text import term_prefixes
 from rag.types import Chunk, Document, Span
 
 _BATCH = 250  # Chroma's guidance for single-node inserts: batches of 50-250
+# Disk a batch takes in the embedded store, per byte of text, vectors and packed sentence vectors
+# written (the estimate in Store._check_space): 3.3-4.1 measured at the end and at the peak of each
+# batch (8 synthetic English files, 36 chunks a batch; the 5 seeds, 27 chunks in 3 languages, once
+# the new collections are counted apart): Chroma keeps a log copy and a segment copy of each record
+# and a full-text index of the chunk texts. A new collection (a language met for the first time)
+# preallocates its vector index files (170 kB). The margin is for the document records and metadata.
+DISK_BYTES_PER_PAYLOAD_BYTE = 4
+DISK_BYTES_PER_NEW_COLLECTION = 256 << 10
+DISK_MARGIN_BYTES = 512 << 10
 LAYOUT = 2  # 1: one chunk collection for all languages, one record per sentence
 
 
@@ -124,12 +136,12 @@ def _skip_override_checks() -> None:
     overrides.override = overrides.overrides = mark
 
 
-def _client(settings: Settings) -> Any:
+def _client(settings: Settings, create: bool, copy: bool, copies: embedded.PrivateCopies) -> tuple[Any, bool]:
+    """The Chroma client of the index, and whether it reads a private copy (embedded only)."""
     _skip_override_checks()
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
-    chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_url:
         url = urlparse(settings.chroma_url if "://" in settings.chroma_url else f"http://{settings.chroma_url}")
         try:
@@ -137,7 +149,7 @@ def _client(settings: Settings) -> Any:
                 host=url.hostname or "127.0.0.1",
                 port=url.port or (443 if url.scheme == "https" else 8000),
                 ssl=url.scheme == "https",
-                settings=chroma_settings,
+                settings=ChromaSettings(anonymized_telemetry=False),
             )
             client.heartbeat()
         except Exception as exc:  # noqa: BLE001 - chromadb raises many transport errors
@@ -145,8 +157,29 @@ def _client(settings: Settings) -> Any:
                 f"cannot reach the Chroma server at {settings.chroma_url} ({type(exc).__name__}); "
                 "start it with `chroma run --path DIR` or unset RAG_CHROMA_URL"
             ) from None
-        return client
-    return chromadb.PersistentClient(path=str(settings.home / "chroma"), settings=chroma_settings)
+        return client, False
+    return _embedded_client(settings.home, create, copy, copies)
+
+
+def _embedded_client(home: Path, create: bool, copy: bool, copies: embedded.PrivateCopies) -> tuple[Any, bool]:
+    """The index's own Chroma folder; for a reader that may not write it (or whose disk is full),
+    a private copy of it (rag.embedded)."""
+    embedded.check_sqlite_file(home)  # before Chroma opens (and so writes) a damaged file
+    if not copy and not embedded.may_write(home):
+        if create:
+            raise not_writable(home, "permission denied")
+        copy = True
+    if copy:
+        return embedded.persistent_client(copies.make()), True
+    try:
+        return embedded.persistent_client(home / "chroma"), False
+    except Exception as exc:  # noqa: BLE001 - translated below, or raised as it is
+        error = embedded.failure(home, exc)
+        if error is None:
+            raise
+        if create or not isinstance(error, (DiskFullError, IndexNotWritableError)):
+            raise error from None
+    return embedded.persistent_client(copies.make()), True
 
 
 def _chroma_not_found() -> type[Exception]:
@@ -158,17 +191,24 @@ def _chroma_not_found() -> type[Exception]:
 _RETRY_DELAYS_S = (0.3, 1.0)
 
 
-def _server_errors(cls: type) -> type:
-    """Wrap every public method: a lost Chroma server is retried (every write here is an
+# Methods that write: refused on a private copy (what they wrote would be lost with it).
+_WRITES = frozenset({"begin_writes", "end_writes", "commit_document", "commit_documents", "delete_document",
+                     "add_chunks", "delete_chunks_where", "delete_stale_chunks", "delete_uncommitted_chunks"})
+
+
+def _store_errors(cls: type) -> type:
+    """Wrap every public method. A lost Chroma server is retried (every write here is an
     idempotent upsert or delete by content-derived id, so retrying is safe), then reported
-    as :class:`StoreUnavailableError` naming the URL instead of a transport traceback."""
+    as :class:`StoreUnavailableError` naming the URL instead of a transport traceback. An
+    embedded failure that means a damaged, read-only or full index is one line (rag.embedded);
+    a reader on a full disk reads a private copy instead."""
     import functools
 
     def wrap(method: Any) -> Any:
         @functools.wraps(method)
         def wrapper(self: "Store", *args: Any, **kwargs: Any) -> Any:
             if not self.settings.chroma_url:
-                return method(self, *args, **kwargs)
+                return self._embedded_call(method, args, kwargs)
             import httpx
 
             for delay in (*_RETRY_DELAYS_S, None):
@@ -201,26 +241,88 @@ class StoredChunk:
     similarity: float = 0.0
 
 
-@_server_errors
+@_store_errors
 class Store:
     """The Chroma collections of one index, opened for one embedding model."""
 
     def __init__(self, settings: Settings, model_id: str, create: bool) -> None:
         self.settings = settings
         self.model_id = model_id
+        if not settings.chroma_url:
+            check_is_folder(settings.home)
         if not settings.chroma_url and not create and not (settings.home / "chroma").exists():
             raise IndexNotFoundError(
                 f"no index at {settings.home}: run `rag ingest PATH` first (or pass --index-dir)"
             )
-        self._client = _client(settings)
+        self._create = create
         self._name = settings.collection
-        self._docs = self._collection(f"{self._name}_docs", create, {"embed_model": model_id, "version": 0,
-                                                                     "layout": LAYOUT})
-        self._check_model()
-        self._check_layout()
-        self._sentences = self._collection(f"{self._name}_sentences", create, {"embed_model": model_id})
-        self._chunks: dict[str, Any] = {}  # language -> its chunk collection
-        self._load_chunk_collections()
+        self._copies = embedded.PrivateCopies(settings.home)
+        self._reads_copy = False  # reads a private copy of the index (rag.embedded)
+        self._open(copy=False)
+
+    def _open(self, copy: bool) -> None:
+        """Open the client and the collections (again: a reader switching to or from a private copy)."""
+        try:
+            self._client, self._reads_copy = _client(self.settings, self._create, copy, self._copies)
+            self._docs = self._collection(f"{self._name}_docs", self._create,
+                                          {"embed_model": self.model_id, "version": 0, "layout": LAYOUT})
+            self._check_model()
+            self._check_layout()
+            self._sentences = self._collection(f"{self._name}_sentences", self._create,
+                                               {"embed_model": self.model_id})
+            self._chunks: dict[str, Any] = {}  # language -> its chunk collection
+            self._load_chunk_collections()
+        except RagError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - translated below, or raised as it is
+            error = None if self.settings.chroma_url else embedded.failure(self.settings.home, exc)
+            if error is None:
+                raise
+            if copy or not self._reads_a_copy_instead(error):
+                raise error from None
+        else:
+            return
+        self._open(copy=True)
+
+    def _reads_a_copy_instead(self, error: RagError) -> bool:
+        """A reader (not an ingest) that meets a full disk or a folder it may not write reads a private copy."""
+        return (not self._create and not self._reads_copy
+                and isinstance(error, (DiskFullError, IndexNotWritableError)))
+
+    def _embedded_call(self, method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        home = self.settings.home
+        if self._reads_copy and method.__name__ in _WRITES:
+            raise not_writable(home, "this process reads a private copy of it, as it could not write to it "
+                                     "or its disk was full; run the command again")
+        try:
+            return method(self, *args, **kwargs)
+        except RagError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - translated below, or raised as it is
+            error = embedded.failure(home, exc)
+            if error is None:
+                raise
+            if not self._reads_a_copy_instead(error):
+                raise error from None
+        self._open(copy=True)  # Chroma could not apply its log here; a copy on another disk has room
+        return self._embedded_call(method, args, kwargs)
+
+    def _check_space(self, chunks: Sequence[Chunk], chunk_vectors: np.ndarray,
+                     sentence_vectors: Sequence[np.ndarray]) -> None:
+        """Before a batch is written: refuse it while it cannot fit (Chroma, failing for space half-way
+        through a write, leaves logs that every reader must apply first, which fails too)."""
+        if self.settings.chroma_url:
+            return
+        # Text twice (the chunk and its term prefixes) plus flat metadata; float32 chunk vectors;
+        # sentence vectors packed as base64 float16.
+        payload = (sum(2 * len(c.text.encode("utf-8")) + 512 for c in chunks) + int(chunk_vectors.nbytes)
+                   + sum(int(v.size) * 2 * 4 // 3 for v in sentence_vectors))
+        new_collections = len({_language_key(c.lang) for c in chunks} - set(self._chunks))
+        needed = (payload * DISK_BYTES_PER_PAYLOAD_BYTE + new_collections * DISK_BYTES_PER_NEW_COLLECTION
+                  + DISK_MARGIN_BYTES)
+        needed_mb = needed / 2**20
+        if free_mb(self.settings.home) < needed_mb:
+            raise no_space(self.settings.home, needed_mb)
 
     def _collection(self, name: str, create: bool, metadata: dict[str, Any]) -> Any:
         ef = _explicit_embeddings(self.model_id)
@@ -279,6 +381,8 @@ class Store:
 
     def _metadata(self) -> dict[str, Any]:
         # Read afresh (0.4 ms embedded): another process (a `rag ingest` beside the UI) may have changed it.
+        if self._reads_copy and self._copies.stale():
+            self._open(copy=False)  # the index changed since it was copied: open it again
         self._docs = self._client.get_collection(self._docs.name, embedding_function=_explicit_embeddings(self.model_id))
         return dict(self._docs.metadata or {})
 
@@ -360,6 +464,7 @@ class Store:
                    sentence_vectors: Sequence[np.ndarray]) -> None:
         """Write chunks (not yet live) with the content hash of their document version (one, or one per chunk)."""
         shas = [doc_sha] * len(chunks) if isinstance(doc_sha, str) else list(doc_sha)
+        self._check_space(chunks, chunk_vectors, sentence_vectors)
         for i in range(0, len(chunks), _BATCH):
             batch = chunks[i : i + _BATCH]
             batch_shas = shas[i : i + _BATCH]

@@ -33,6 +33,24 @@ def strip_controls(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+def printable(name: str) -> str:
+    """A file name (or any text from outside) safe to print on one terminal line: control, format
+    (bidi overrides such as U+202E, zero-width marks), line-separator, private and undecodable
+    characters are written as escapes (``\\n``, ``\\u202e``), so a name cannot break a line or
+    display reversed. Spaces of every width stay as they are."""
+    if name.isprintable():
+        return name
+    return "".join(ch if ch.isprintable() or unicodedata.category(ch) == "Zs" else _escape(ch) for ch in name)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    if ch in named:
+        return named[ch]
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 

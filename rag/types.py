@@ -94,7 +94,10 @@ class Citation:
         snippet = " ".join(self.text.split())
         if len(snippet) > 240:
             snippet = snippet[:237] + "..."
-        named = f"{self.title} ({self.source})" if self.title and self.title != self.source else self.source
+        from rag.text import printable  # names from outside: no newline or bidi override reaches a terminal
+
+        title, source = printable(self.title), printable(self.source)
+        named = f"{title} ({source})" if title and title != source else source
         return f"[{self.n}] {named}, chars {self.start}-{self.end}: \u201c{snippet}\u201d"
 
     def to_json(self) -> dict[str, Any]:

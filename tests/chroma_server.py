@@ -17,3 +17,9 @@ class ChromaServer(LoopbackServer):
         command = [_executable("chroma"), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)]
         super().__init__(command, port, "/api/v2/heartbeat")
         self.path = path
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would: the server flushes and closes nothing."""
+        if self._process and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()

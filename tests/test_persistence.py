@@ -61,10 +61,14 @@ def test_embedded_store_past_sync_threshold_reopens_in_a_new_process(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.server
-def test_server_store_past_sync_threshold_survives_a_server_restart(tmp_path):
+@pytest.mark.parametrize("stop", ["sigterm", "sigkill"])
+def test_server_store_past_sync_threshold_survives_a_server_restart(tmp_path, stop):
     data = tmp_path / "server-data"
-    with ChromaServer(data) as server:
+    server = ChromaServer(data).start()
+    try:
         vectors = _fill(Store(make_settings(tmp_path / "l1", chroma_url=server.url), MODEL, create=True))
         port = server.port
+    finally:
+        server.kill() if stop == "sigkill" else server.stop()
     with ChromaServer(data, port=port) as server:
         _check(Store(make_settings(tmp_path / "l2", chroma_url=server.url), MODEL, create=False), vectors)
