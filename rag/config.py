@@ -45,6 +45,13 @@ class Settings:
     max_question_chars: int = 2000
     ui_auth: str = field(default="", repr=False)
     ui_max_upload_mb: int = 20
+    # Clickable example questions on the UI's landing chat. The default suits the bundled seeds/
+    # demo corpus only; set RAG_UI_EXAMPLES ("question | question") for yours, or empty to show none.
+    ui_examples: tuple[str, ...] = (
+        "What will Alibaba's Yuanjing unit focus on from now on?",
+        "Quelle société EasyPark a-t-elle rachetée ?",
+        "Welchen Prozessor hat der neue iMac von Apple?",
+    )
     # Larger files are skipped unread (memory stays bounded; embedding 50 MB of text would take hours).
     max_file_mb: int = 50
     progress: bool = True
@@ -139,6 +146,8 @@ class Settings:
             llm_max_retries=get_number("RAG_LLM_RETRIES", defaults.llm_max_retries),
             ui_auth=get("RAG_UI_AUTH"),
             ui_max_upload_mb=get_number("RAG_UI_MAX_UPLOAD_MB", defaults.ui_max_upload_mb),
+            ui_examples=tuple(q.strip() for q in env["RAG_UI_EXAMPLES"].split("|") if q.strip())
+            if "RAG_UI_EXAMPLES" in env else defaults.ui_examples,
             max_file_mb=get_number("RAG_MAX_FILE_MB", defaults.max_file_mb),
             progress=get("RAG_PROGRESS", "1").lower() in _TRUE,
             ingest_batch_texts=get_number("RAG_INGEST_BATCH_TEXTS", defaults.ingest_batch_texts),
@@ -170,6 +179,7 @@ ENV_VARS: dict[str, str] = {
     "RAG_LLM_RETRIES": "retries on 429/5xx with backoff (default 3)",
     "RAG_UI_AUTH": "user:password to require a login in the UI",
     "RAG_UI_MAX_UPLOAD_MB": "largest upload the UI accepts (default 20)",
+    "RAG_UI_EXAMPLES": "example questions on the UI's landing chat, separated by | (default: three for the seeds demo; empty: none)",
     "RAG_MAX_FILE_MB": "larger files are skipped unread at ingest (default 50)",
     "RAG_INGEST_BATCH_TEXTS": "texts embedded and committed together at ingest (default 256)",
     "RAG_API_KEY": "bearer key `rag serve` requires on /v1 requests (default: none, loopback only)",

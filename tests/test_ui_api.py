@@ -315,6 +315,17 @@ def test_examples_are_one_per_language_answered_and_not_gold_questions(seeded: P
         assert not answer.abstained and answer.citations, question
 
 
+def test_examples_come_from_the_settings(tmp_path: Path) -> None:
+    from rag.config import Settings
+
+    env = {"RAG_UI_EXAMPLES": " Where is the Zorblax depot? | Wie viele Leute arbeiten dort? "}
+    assert Settings.from_env(env).ui_examples == ("Where is the Zorblax depot?", "Wie viele Leute arbeiten dort?")
+    assert Settings.from_env({"RAG_UI_EXAMPLES": ""}).ui_examples == ()
+    app = build_app(Pipeline(make_settings(tmp_path / "index").with_overrides(ui_examples=("Where is the Zorblax depot?",))))
+    chat = next(block for block in app.blocks.values() if getattr(block, "elem_id", None) == "rag-chat")
+    assert [example["text"] for example in chat.examples] == ["Where is the Zorblax depot?"]
+
+
 def test_no_function_in_ui_is_longer_than_80_lines() -> None:
     for path in sorted(UI_DIR.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):

@@ -38,11 +38,8 @@ log = logging.getLogger("rag.ui")
 
 CONCURRENCY = 8  # default_concurrency_limit of the queue, and of each answering group
 # One example per language, answerable from the bundled seed articles (not questions of the eval sets).
-EXAMPLES = (
-    "What will Alibaba's Yuanjing unit focus on from now on?",
-    "Quelle société EasyPark a-t-elle rachetée ?",
-    "Welchen Prozessor hat der neue iMac von Apple?",
-)
+# The default examples (Settings.ui_examples, RAG_UI_EXAMPLES): for the bundled seeds/ demo corpus.
+EXAMPLES = Settings().ui_examples
 
 
 def parse_auth(value: str) -> tuple[str, str] | None:
@@ -126,7 +123,7 @@ def conversation(settings: Settings) -> tuple[gr.Chatbot, gr.Textbox, gr.Button,
     chatbot = gr.Chatbot(
         label="Conversation", elem_id="rag-chat", height=540, show_label=False,
         placeholder="Ask about your documents, in any language. Or try one of these:",
-        examples=[{"text": q} for q in EXAMPLES], feedback_options=None, buttons=[],
+        examples=[{"text": q} for q in settings.ui_examples] or None, feedback_options=None, buttons=[],
         group_consecutive_messages=False,
     )
     with gr.Row(equal_height=True, elem_id="rag-ask-row"):
