@@ -540,15 +540,17 @@ class Pipeline:
     def _extractive_draft(self, view: CorpusView, question: str, lang: str, vector: np.ndarray,
                           hits: list) -> Draft:  # type: ignore[type-arg]
         """The learned answerer's draft, or the rules' with the learned short answer (``Settings.answerer``)."""
-        learned = ExtractiveAnswerer(view.lexical.idf, load_model(self.settings.answer_weights or None),
-                                     self.settings.answer_rules_off)
+        def learned() -> ExtractiveAnswerer:  # loaded only when used: the default is the rules answerer
+            return ExtractiveAnswerer(view.lexical.idf, load_model(self.settings.answer_weights or None),
+                                      self.settings.answer_rules_off)
+
         if self.settings.answerer == "learned":
-            return learned.answer(question, lang, vector, hits)
+            return learned().answer(question, lang, vector, hits)
         vectors = {h.chunk.chunk_id: h.sentence_vectors for h in hits if h.sentence_vectors is not None}
         draft = RuleAnswerer(view.lexical.has_term).answer(question, lang, vector, hits, vectors)
         if draft.abstained or not draft.citations or "short_answer" in self.settings.answer_rules_off:
             return draft
-        return with_short_answer(draft, learned.short_answer_for(question, draft.citations[0].text, vector))
+        return with_short_answer(draft, learned().short_answer_for(question, draft.citations[0].text, vector))
 
     def _llm_answerer(self):  # type: ignore[no-untyped-def]
         if self._llm is None:
