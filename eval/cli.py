@@ -4,8 +4,11 @@
     rag eval --gold eval/gold/seeds.jsonl --index-dir .rag          # an existing index
     rag eval --gold G --corpus seeds --baseline eval/baseline.json  # regression gate
     rag eval --gold G --corpus seeds --update-baseline              # (re)write the baseline
+    rag eval --gold A --corpus X --gold B --corpus Y                # several sets, one report
+    rag eval --gold G --corpus seeds --sweep k=3,5,8                # one run per value
+    rag eval compare OLD/report.json NEW/report.json                # what changed between two runs
 
-Writes report.json, report.md and metrics.png to --out (default eval/out).
+Writes report.json, report.md, metrics.png and report.html to --out (default eval/out).
 
 Exit codes: 0 the run finished (and the gate, if any, passed); 1 the regression
 gate failed (a previously correct question fails, or a headline metric dropped
@@ -17,10 +20,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 EXIT_OK, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
 DEFAULT_OUT = Path("eval/out")
@@ -43,8 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit codes: 0 ok, 1 regression gate failed, 2 could not run (bad arguments, gold file, "
                "baseline or index)",
     )
-    parser.add_argument("--gold", required=True, metavar="FILE", help="gold questions, JSON lines")
-    parser.add_argument("--corpus", metavar="DIR", help="ingest this folder into a fresh temporary index first")
+    parser.add_argument("--gold", required=True, action="append", metavar="FILE",
+                        help="gold questions, JSON lines; repeat for several sets in one run")
+    parser.add_argument("--corpus", action="append", metavar="DIR",
+                        help="ingest this folder into a fresh temporary index first; one per --gold, in order "
+                             "(a single one serves every --gold)")
     parser.add_argument("--index-dir", metavar="DIR", help="existing index (default $RAG_HOME or ./.rag); "
                         "ignored with --corpus")
     parser.add_argument("--out", metavar="DIR", type=Path, default=DEFAULT_OUT,
@@ -52,7 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mode", choices=["auto", "extractive", "llm"], help="answering mode (default $RAG_MODE or auto)")
     parser.add_argument("--k", type=int, metavar="N", help="chunks retrieved to answer (default $RAG_K or 5); "
                         "retrieval metrics use max(N, 5)")
-    parser.add_argument("--baseline", metavar="FILE", type=Path, help="compare with this saved run; exit 1 on a regression")
+    parser.add_argument("--baseline", metavar="FILE", type=Path, action="append",
+                        help="compare with this saved run; exit 1 on a regression; one per --gold, in order")
+    parser.add_argument("--sweep", metavar="NAME=V1,V2,...",
+                        help="run once per value of a setting (k=3,5,8; chunk_tokens=120,200; mode=...): "
+                             "one table and one chart (writes sweep.md, sweep.json, sweep.png)")
     parser.add_argument("--update-baseline", action="store_true",
                         help=f"write this run as the baseline (to --baseline, default {DEFAULT_BASELINE})")
     parser.add_argument("--tolerance", type=_tolerance, default=0.0, metavar="X",
@@ -88,11 +97,11 @@ def _progress(enabled: bool, description: str) -> Iterator[Callable[[int, int], 
         yield update
 
 
-def _settings(args: argparse.Namespace, home: Path | None) -> Any:
+def _settings(args: argparse.Namespace, home: Path | None, extra: Mapping[str, Any] | None = None) -> Any:
     from rag.config import Settings
     from rag.errors import ConfigError
 
-    overrides: dict[str, Any] = {"mode": args.mode, "k": args.k}
+    overrides: dict[str, Any] = {"mode": args.mode, "k": args.k, **(extra or {})}
     if home is not None:  # --corpus: a private embedded index, never the configured server
         overrides.update(home=home, chroma_url="")
     else:
@@ -115,60 +124,89 @@ def _ingest(pipeline: Any, corpus: str, show_progress: bool) -> None:
         raise InputError(f"no documents could be ingested from {corpus} (.txt .md .html .pdf)")
 
 
+def _gold_sets(args: argparse.Namespace) -> list[Any]:
+    """--gold/--corpus/--baseline, paired in order; every gold file is checked before anything runs."""
+    from eval.gold_format import load_gold
+    from eval.multiset import GoldSet, pair_baselines, pair_corpora, set_names
+
+    golds = [Path(g) for g in args.gold]
+    corpora, baselines = pair_corpora(golds, args.corpus), pair_baselines(golds, args.baseline)
+    if args.update_baseline and len(golds) > 1 and not args.baseline:
+        from rag.errors import InputError
+
+        raise InputError("--update-baseline with several --gold files needs one --baseline per --gold")
+    return [GoldSet(name, gold, corpus, load_gold(gold), baseline)
+            for name, gold, corpus, baseline in zip(set_names(golds), golds, corpora, baselines)]
+
+
+def _hooks() -> Any:
+    from eval.session import Hooks
+
+    return Hooks(settings_for=_settings, ingest=_ingest, judge=_judge, ablate=_ablate)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Load and check everything, run the gold set, write the reports, gate."""
+    """Load and check everything, run the gold sets (or a sweep), write the reports, gate."""
     from rich.console import Console
 
-    from eval.gate import compare, write_baseline
-    from eval.gold_format import load_gold
-    from eval.report import build_report, print_gate, print_summary, write_chart, write_json, write_markdown
-    from eval.runner import run_gold
-    from eval.scoring import MIN_RETRIEVAL_DEPTH, aggregate
+    from eval.gate import write_baseline
+    from eval.report import print_gate, print_summary
+    from eval.session import Indexes, run_all, write_reports
 
-    items = load_gold(args.gold)  # every line is checked before anything runs
-    baseline = _baseline_for(args)
+    sets = _gold_sets(args)
+    if args.sweep:
+        return _sweep(args, sets)
+    baselines = [_baseline_for(args, s.baseline) for s in sets]
     console = Console()
     with ExitStack() as stack:
-        home = None
-        if args.corpus:
-            home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rag-eval-", ignore_cleanup_errors=True)))
-        settings = _settings(args, home)
-        from rag.pipeline import Pipeline
-
-        pipeline = Pipeline(settings)
-        show_progress = settings.progress and sys.stderr.isatty()
-        if args.corpus:
-            _ingest(pipeline, args.corpus, show_progress)
-        with _progress(show_progress, "asking") as update:
-            result = run_gold(pipeline, items, settings.k, progress=update)
-        judge = _judge(args, settings, result)
-        model_id = pipeline.embedder.model_id
-        del pipeline
-        ablations = _ablate(settings, items, result) if args.ablate else []
-    gate = compare(baseline, aggregate(result.rows), {r.id: r.correct for r in result.rows}, args.tolerance) \
-        if baseline else None
-    run_info = {
-        "gold": str(args.gold), "corpus": args.corpus, "index_dir": None if args.corpus else str(settings.home),
-        "mode": settings.resolved_mode(), "k": settings.k,
-        "retrieval_depth": max(settings.k, MIN_RETRIEVAL_DEPTH),
-        "embedding_model": model_id, "baseline": str(args.baseline) if args.baseline else None,
-    }
-    report = build_report(result, run_info, judge, gate)
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    files = [write_json(report, out / "report.json"), write_markdown(report, out / "report.md"),
-             write_chart(report, out / "metrics.png")]
+        report, runs = run_all(args, sets, baselines, {}, Indexes(stack), _hooks())
+    files = write_reports(report, args.out)
+    if len(runs) > 1:
+        for one in runs:
+            files += write_reports({**one.report, "sets": [s for s in report["sets"] if s["name"] == one.gold_set.name]},
+                                   args.out / "sets" / one.gold_set.name)[:1]
     print_summary(report, console, files)
-    for line in ablations:
-        console.print(line, markup=False)
-    if gate:
-        print_gate(gate, result.rows, console)
+    for one in runs:
+        for line in one.ablations:
+            console.print(line if len(runs) == 1 else f"[{one.gold_set.name}] {line}", markup=False)
+        if one.gate:
+            if len(runs) > 1:
+                console.print(f"gate for {one.gold_set.name} (baseline {one.gold_set.baseline}):", markup=False)
+            print_gate(one.gate, one.result.rows, console)
     if args.update_baseline:
-        path = write_baseline(report, args.baseline or DEFAULT_BASELINE)
-        note = " (the diff above did not gate this run)" if gate else ""
-        console.print(f"baseline written: {path}{note}", markup=False)
+        for one in runs:
+            path = write_baseline(one.report, one.gold_set.baseline or DEFAULT_BASELINE)
+            note = " (the diff above did not gate this run)" if one.gate else ""
+            console.print(f"baseline written: {path}{note}", markup=False)
         return EXIT_OK
-    return gate.exit_code if gate else EXIT_OK
+    return max((one.gate.exit_code for one in runs if one.gate), default=EXIT_OK)
+
+
+def _sweep(args: argparse.Namespace, sets: Sequence[Any]) -> int:
+    from rich.console import Console
+
+    from rag.errors import InputError
+
+    from eval.session import Indexes, run_all
+    from eval.sweep import parse_sweep, print_sweep, sweep_rows, write_sweep
+
+    if args.baseline or args.update_baseline or args.ablate:
+        raise InputError("--sweep cannot be combined with --baseline, --update-baseline or --ablate")
+    name, values = parse_sweep(args.sweep)
+    from eval.session import INGEST_FIELDS
+
+    if name in INGEST_FIELDS and not all(s.corpus for s in sets):
+        raise InputError(f"--sweep {name} changes what is ingested: give --corpus (a temporary index per value)")
+    reports = []
+    with ExitStack() as stack:
+        indexes = Indexes(stack)
+        for value in values:
+            report, _ = run_all(args, sets, [None] * len(sets), {name: value}, indexes, _hooks())
+            reports.append(report)
+    rows = sweep_rows(name, values, reports)
+    files = write_sweep(name, rows, reports, args.out)
+    print_sweep(name, rows, Console(), files)
+    return EXIT_OK
 
 
 ABLATION_METRICS = ("answer_accuracy", "first_statement_accuracy", "short_answer_accuracy", "abstention_accuracy")
@@ -197,7 +235,7 @@ def _ablate(settings: Any, items: Any, result: Any) -> list[str]:
     return lines
 
 
-def _baseline_for(args: argparse.Namespace) -> Any:
+def _baseline_for(args: argparse.Namespace, baseline: Path | None) -> Any:
     """The baseline to compare with: --baseline must exist, unless this run rewrites it
     (--update-baseline), in which case an existing one is only diffed, for information."""
     from rag.errors import InputError
@@ -205,8 +243,8 @@ def _baseline_for(args: argparse.Namespace) -> Any:
     from eval.gate import load_baseline
 
     if not args.update_baseline:
-        return load_baseline(args.baseline) if args.baseline else None
-    path = args.baseline or DEFAULT_BASELINE
+        return load_baseline(baseline) if baseline else None
+    path = baseline or DEFAULT_BASELINE
     try:
         return load_baseline(path) if path.exists() else None
     except InputError:
@@ -232,6 +270,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--"]:  # `rag eval -- --gold FILE`: the separator is not ours
         argv = argv[1:]
+    if argv[:1] == ["compare"]:  # `rag eval compare OLD/report.json NEW/report.json`
+        from eval.compare import main as compare_main
+
+        return compare_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2)

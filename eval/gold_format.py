@@ -8,7 +8,8 @@
 ``answers`` are accepted surface forms (``match`` "any": one must be in the
 reply; "all": every one). ``sources`` are file-name prefixes ("003" matches
 "003_3c9da2b0088ba8db.txt"). Unanswerable questions have no answers and no
-sources and are right only when the system abstains. Blank lines are skipped;
+sources and are right only when the system abstains; their ``match`` may be left out
+(it defaults to "any"). Blank lines are skipped;
 other keys (notes, tags) are allowed and ignored.
 """
 
@@ -68,6 +69,9 @@ def parse_item(obj: Any, line: int) -> GoldItem:
     """One decoded line -> :class:`GoldItem`; raises ValueError with the reason."""
     if not isinstance(obj, dict):
         raise ValueError(f"expected a JSON object, not {type(obj).__name__}")
+    # "match" means nothing on an unanswerable row (no answers to match): it defaults to "any" there.
+    if obj.get("unanswerable") is True and "match" not in obj:
+        obj = {**obj, "match": "any"}
     missing = [k for k in REQUIRED_KEYS if k not in obj]
     if missing:
         raise ValueError("missing key" + ("s " if len(missing) > 1 else " ") + ", ".join(f'"{k}"' for k in missing))

@@ -22,7 +22,7 @@ BREAKDOWN_TITLES = {"by_language": "By question language", "by_crosslingual": "C
 
 
 def build_report(result: RunResult, run: Mapping[str, Any], judge: Mapping[str, Any] | None = None,
-                 gate: GateResult | None = None) -> dict[str, Any]:
+                 gate: GateResult | None = None, repro: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Everything a run produced, as the report.json document."""
     groups = breakdowns(result.rows)
     report: dict[str, Any] = {
@@ -42,7 +42,20 @@ def build_report(result: RunResult, run: Mapping[str, Any], judge: Mapping[str, 
     report["judge"] = dict(judge) if judge is not None else None
     report["gate"] = gate.to_json() if gate is not None else None
     report["rows"] = [row.to_json() for row in result.rows]
+    _add_failures_and_passages(report, result)
+    if repro is not None:
+        report["reproducibility"] = dict(repro)
     return report
+
+
+def _add_failures_and_passages(report: dict[str, Any], result: RunResult) -> None:
+    """Each row's failure category and cited passages (for report.html); the counts per language."""
+    from eval.failures import failure_category, failure_counts
+
+    for row, outcome in zip(report["rows"], result.outcomes):
+        row["failure"] = failure_category(row)
+        row["citation_passages"] = list(getattr(outcome, "citations", []))
+    report["failures"] = failure_counts(report["rows"])
 
 
 def write_json(report: Mapping[str, Any], path: Path) -> Path:
@@ -132,6 +145,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             lines += [f"## {title}", "", *_metric_table(report[name], report["counts"][name]), ""]
     if report.get("warnings"):
         lines += ["## Warnings", "", *(f"- {_md(w)}" for w in report["warnings"]), ""]
+    lines += _extra_sections(report)
     lines += _judge_section(report.get("judge")) + _gate_section(report.get("gate"))
     failures = [row for row in report["rows"] if not row["correct"]]
     lines += [f"## Failures ({len(failures)})", ""]
@@ -140,6 +154,35 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     if not failures:
         lines += ["None.", ""]
     return "\n".join(lines)
+
+
+def _extra_sections(report: Mapping[str, Any]) -> list[str]:
+    """Failure categories, the gold sets (several in one run), reproducibility."""
+    from eval.failures import failure_table
+
+    lines: list[str] = []
+    if report.get("failures"):
+        lines += ["## Failure categories", "", *failure_table(report["failures"]), ""]
+    sets = report.get("sets") or []
+    if len(sets) > 1:
+        for section in sets:
+            lines += [f"## Set {_md(section['name'])}: `{_md(section['gold'])}` over {_md(section['corpus'])}", "",
+                      *_metric_table({"all": section["metrics"], **section["by_language"],
+                                      **section["by_crosslingual"]},
+                                     {"all": section["counts"]["all"], **section["counts"]["by_language"],
+                                      **section["counts"]["by_crosslingual"]}), ""]
+            if section.get("failures"):
+                lines += [*failure_table(section["failures"]), ""]
+            lines += _gate_section(section.get("gate"))
+    repro = report.get("reproducibility")
+    if repro:
+        lines += ["## Reproducibility", "", f"- version {_md(repro.get('version'))}, git commit "
+                  f"{_md(repro.get('git_commit') or 'unknown')}, embedding model {_md(repro.get('embedding_model'))}"]
+        for section in sets or [{"name": "", **repro}]:
+            lines.append(f"- {_md(section.get('name') or 'gold')}: gold {_md(section.get('gold_digest'))}, "
+                         f"corpus {_md(section.get('corpus_digest') or 'an existing index')}")
+        lines.append("")
+    return lines
 
 
 def _judge_section(judge: Mapping[str, Any] | None) -> list[str]:

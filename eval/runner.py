@@ -37,6 +37,7 @@ class Outcome:
     latency_ms: float | None = None
     error: str | None = None
     short_answer: str | None = None
+    citations: list[dict[str, Any]] = field(default_factory=list)  # Citation.to_json(), for the HTML report
 
 
 @dataclass
@@ -62,6 +63,8 @@ def ask_one(pipeline: Any, item: GoldItem, k: int, depth: int) -> Outcome:
     outcome.abstained = bool(answer.abstained)
     outcome.cited = [(c.source, c.chunk) for c in answer.citations]
     outcome.passages = [(c.source, c.text) for c in answer.citations]
+    outcome.citations = [{**c.to_json(), "chunk_text": c.chunk_text, "chunk_start": c.chunk_start}
+                         for c in answer.citations]
     outcome.latency_ms = float(answer.timings_ms.get("total", 0.0))
     outcome.short_answer = getattr(answer, "short_answer", None)
     hits = answer.hits
