@@ -3,7 +3,7 @@
 Prints, and writes as compare.md and a self-contained compare.html, the metric deltas (overall,
 per question language, cross-lingual vs same language) and every question that flipped
 (right -> wrong, wrong -> right) with both answers and citations side by side. Questions are
-matched by (set, id). Warns when the corpora or gold sets differ (their digests in
+matched by (set, id), or by id alone when both runs have one set. Warns when the corpora or gold sets differ (their digests in
 report.json ``reproducibility`` / ``sets``). Exit 0, or 2 when a report cannot be read.
 """
 
@@ -69,15 +69,20 @@ def _delta(old: Any, new: Any) -> float | None:
     return new - old if ok else None
 
 
-def _digests(report: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
-    """Set name -> (corpus digest, gold digest)."""
+def _single(report: Mapping[str, Any]) -> bool:
+    return len(report.get("sets") or []) <= 1
+
+
+def _digests(report: Mapping[str, Any], by_set: bool) -> dict[str, tuple[Any, Any]]:
+    """Set name ("" when sets are not told apart) -> (corpus digest, gold digest)."""
     sets = report.get("sets") or [{"name": "", **(report.get("reproducibility") or {})}]
-    return {str(s.get("name", "")): (s.get("corpus_digest"), s.get("gold_digest")) for s in sets}
+    return {str(s.get("name", "")) if by_set else "": (s.get("corpus_digest"), s.get("gold_digest")) for s in sets}
 
 
 def digest_warnings(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     warnings: list[str] = []
-    before, after = _digests(old), _digests(new)
+    by_set = not (_single(old) and _single(new))
+    before, after = _digests(old, by_set), _digests(new, by_set)
     for name in sorted(set(before) | set(after)):
         label = f"set {name}: " if name else ""
         if name not in before or name not in after:
@@ -93,8 +98,8 @@ def digest_warnings(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]
     return warnings
 
 
-def _rows(report: Mapping[str, Any]) -> dict[Key, dict[str, Any]]:
-    return {(str(r.get("set", "")), str(r["id"])): r for r in report["rows"]}
+def _rows(report: Mapping[str, Any], by_set: bool) -> dict[Key, dict[str, Any]]:
+    return {(str(r.get("set", "")) if by_set else "", str(r["id"])): r for r in report["rows"]}
 
 
 def compare_reports(old: Mapping[str, Any], new: Mapping[str, Any], old_path: str = "old",
@@ -103,7 +108,8 @@ def compare_reports(old: Mapping[str, Any], new: Mapping[str, Any], old_path: st
     deltas = {g: {m: {"old": old_groups.get(g, {}).get(m), "new": new_groups.get(g, {}).get(m),
                       "delta": _delta(old_groups.get(g, {}).get(m), new_groups.get(g, {}).get(m))}
                   for m in METRIC_KEYS} for g in dict.fromkeys([*old_groups, *new_groups])}
-    result = Comparison(old_path, new_path, deltas, old_rows=_rows(old), new_rows=_rows(new))
+    by_set = not (_single(old) and _single(new))  # two one-set runs: match by id, whatever the sets' names
+    result = Comparison(old_path, new_path, deltas, old_rows=_rows(old, by_set), new_rows=_rows(new, by_set))
     for key, row in result.new_rows.items():
         before = result.old_rows.get(key)
         if before is None:
@@ -132,8 +138,10 @@ def _md(text: Any) -> str:
     return " ".join(str(text).split()).replace("|", "\\|").replace("`", "'")
 
 
-def _fmt_delta(value: float | None) -> str:
-    return "–" if value is None else f"{value:+.3f}"
+def _fmt_delta(value: float | None, metric: str = "") -> str:
+    if value is None:
+        return "–"
+    return f"{value:+.0f} ms" if metric.startswith("latency") else f"{value:+.3f}"
 
 
 def render_markdown(c: Comparison) -> str:
@@ -146,7 +154,7 @@ def render_markdown(c: Comparison) -> str:
               "|---" * (len(groups) + 1) + "|"]
     for m in METRIC_KEYS:
         cells = [f"{fmt(m, c.deltas[g][m]['old'])} → {fmt(m, c.deltas[g][m]['new'])} "
-                 f"({_fmt_delta(c.deltas[g][m]['delta'])})" for g in groups]
+                 f"({_fmt_delta(c.deltas[g][m]['delta'], m)})" for g in groups]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     for title, keys in (("Right → wrong", c.broke), ("Wrong → right", c.fixed)):
         lines += ["", f"## {title} ({len(keys)})", ""]
@@ -174,7 +182,7 @@ def print_comparison(c: Comparison, console: Any, files: Sequence[Path]) -> None
     for group in c.deltas:
         table.add_column(group, justify="right")
     for m in METRIC_KEYS:
-        table.add_row(m, *(f"{fmt(m, c.deltas[g][m]['new'])} ({_fmt_delta(c.deltas[g][m]['delta'])})"
+        table.add_row(m, *(f"{fmt(m, c.deltas[g][m]['new'])} ({_fmt_delta(c.deltas[g][m]['delta'], m)})"
                            for g in c.deltas))
     console.print(table)
     for title, keys in (("right -> wrong", c.broke), ("wrong -> right", c.fixed)):

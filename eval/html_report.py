@@ -166,12 +166,16 @@ def _side(row: Mapping[str, Any]) -> str:
             f"<details><summary>citations</summary>{passages}</details></td>")
 
 
+def _signed(metric: str, delta: float) -> str:
+    return f"{delta:+.0f} ms" if metric.startswith("latency") else f"{delta:+.3f}"
+
+
 def render_compare_html(c: Any) -> str:
     """The deltas table and each flipped question, old and new side by side (c: eval.compare.Comparison)."""
     groups = list(c.deltas)
     deltas = _table(["metric", *groups], ([m, *(
         f"{fmt(m, c.deltas[g][m]['old'])} → {fmt(m, c.deltas[g][m]['new'])}"
-        + ("" if c.deltas[g][m]["delta"] is None else f" ({c.deltas[g][m]['delta']:+.3f})") for g in groups)]
+        + ("" if c.deltas[g][m]["delta"] is None else f" ({_signed(m, c.deltas[g][m]['delta'])})") for g in groups)]
         for m in METRIC_KEYS))
     warnings = "".join(f"<p><b>warning:</b> {esc(w)}</p>" for w in c.warnings)
     sections = []
