@@ -2,7 +2,7 @@
 
 Prints, and writes as compare.md and a self-contained compare.html, the metric deltas (overall,
 per question language, cross-lingual vs same language) and every question that flipped
-(right -> wrong, wrong -> right) with both answers and citations side by side. Questions are
+(right -> wrong, wrong -> right); with several gold sets, each set's metrics too with both answers and citations side by side. Questions are
 matched by (set, id), or by id alone when both runs have one set. Warns when the corpora or gold sets differ (their digests in
 report.json ``reproducibility`` / ``sets``). Exit 0, or 2 when a report cannot be read.
 """
@@ -61,6 +61,9 @@ def _groups(report: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     groups: dict[str, Mapping[str, Any]] = {"all": report["metrics"]}
     groups.update({f"lang {k}": v for k, v in report.get("by_language", {}).items()})
     groups.update({k: v for k, v in report.get("by_crosslingual", {}).items()})
+    sets = report.get("sets") or []
+    if len(sets) > 1:
+        groups.update({f"set {s['name']}": s["metrics"] for s in sets})
     return groups
 
 

@@ -162,7 +162,8 @@ def _side(row: Mapping[str, Any]) -> str:
     if not passages:
         passages = esc(", ".join(row.get("cited_sources", [])) or "no citations")
     state = ("right" if row["correct"] else "wrong") + (f", {row['failure']}" if row.get("failure") else "")
-    return (f"<td><p><b>{esc(state)}</b></p><p>{esc(row['answer'])}</p>"
+    return (f"<td><p><b>{esc(state)}</b> <span class=meta>expected {esc(_expected(row))}</span></p>"
+            f"<p>{esc(row['answer'])}</p>"
             f"<details><summary>citations</summary>{passages}</details></td>")
 
 
@@ -190,7 +191,7 @@ def render_compare_html(c: Any) -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{CSP}">
-<title>rag eval compare</title><style>{STYLE} table.side td{{vertical-align:top;text-align:left;width:33%}}</style>
+<title>rag eval compare</title><style>{STYLE} table.side td,table.side th{{vertical-align:top;text-align:left;width:33%}}</style>
 </head><body><h1>rag eval compare</h1>
 <p class="meta">old {esc(c.old_path)} → new {esc(c.new_path)}</p>{warnings}
 <h2>Metrics (old → new, delta)</h2>{deltas}{''.join(sections)}</body></html>

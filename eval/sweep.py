@@ -59,7 +59,7 @@ def parse_sweep(spec: str) -> tuple[str, list[Any]]:
     if not sep or not raw.strip():
         raise InputError(f"--sweep wants NAME=V1,V2,... (e.g. k=3,5,8), not {spec!r}")
     field = _field(name)
-    default = Settings().__getattribute__(field.name)
+    default = getattr(Settings(), field.name)
     values = [_typed(v.strip(), default, field.name) for v in raw.split(",") if v.strip()]
     if len(set(map(repr, values))) != len(values):
         raise InputError(f"--sweep {field.name}: a value is repeated")
