@@ -230,7 +230,9 @@ def test_several_gold_sets_in_one_run_with_a_baseline_each(tiny, tmp_path, two_r
     assert "## Set alpha" in md and "## Set beta" in md and "**FAILED**" in md
     assert "gate for beta" in done.stdout and "regression gate: FAILED" in done.stdout
     # The two runs of the `two_runs` fixture compared with this one: sets are told apart by name.
-    assert compare_reports(load_report(two_runs.old.out), report).warnings
+    mixed = compare_reports(load_report(two_runs.old.out), report)
+    assert mixed.warnings and {"set alpha", "set beta"} <= set(mixed.deltas)
+    assert not mixed.broke and not mixed.fixed  # no (set, id) in common with a one-set run named "set"
 
 
 def test_gold_corpus_and_baseline_counts_must_pair(tiny, tmp_path):
