@@ -42,7 +42,8 @@ def _tolerance(raw: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rag eval", description="Score cited answers against a gold set (JSON lines).",
-        epilog="exit codes: 0 ok, 1 regression gate failed, 2 could not run (bad arguments, gold file, "
+        epilog="compare two runs: rag eval compare OLD/report.json NEW/report.json [--out DIR]. "
+               "exit codes: 0 ok, 1 regression gate failed, 2 could not run (bad arguments, gold file, "
                "baseline or index)",
     )
     parser.add_argument("--gold", required=True, action="append", metavar="FILE",
