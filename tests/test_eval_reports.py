@@ -295,3 +295,30 @@ def test_sweep_over_an_ingest_setting_needs_a_corpus(tmp_path):
     gold = _gold(tmp_path / "g.jsonl", [Q_MARS])
     done = run_cli(["--gold", str(gold), "--index-dir", str(tmp_path / "idx"), "--sweep", "chunk_tokens=120,200"])
     assert done.code == 2 and "give --corpus" in done.stderr
+
+
+def test_compare_warns_when_corpora_differ_or_digests_are_missing(two_runs):
+    old, new = load_report(two_runs.old.out), load_report(two_runs.new.out)
+    other_corpus = {**new, "reproducibility": {**new["reproducibility"], "corpus_digest": "sha256:" + "0" * 64},
+                    "sets": [{**new["sets"][0], "corpus_digest": "sha256:" + "0" * 64}]}
+    warnings = compare_reports(old, other_corpus).warnings
+    assert any("the corpora differ" in w for w in warnings) and any("the gold sets differ" in w for w in warnings)
+    same = compare_reports(old, old)
+    assert same.warnings == [] and same.broke == same.fixed == []
+    legacy = {k: v for k, v in old.items() if k not in ("reproducibility", "sets")}  # a report from before
+    assert any("cannot be checked" in w for w in compare_reports(legacy, old).warnings)
+
+
+def test_sweep_over_chunk_tokens_ingests_once_per_value(tiny, tmp_path, monkeypatch):
+    gold = _gold(tmp_path / "g.jsonl", [Q_BRIDGE, Q_MARS])
+    ingests = []
+    real_ingest = cli._ingest
+    monkeypatch.setattr(cli, "_ingest", lambda p, *a: (ingests.append(p.settings.chunk_tokens),
+                                                        real_ingest(p, *a))[1])
+    done = run_cli(["--gold", str(gold), "--corpus", str(tiny), "--mode", "extractive",
+                    "--sweep", "chunk_tokens=60,200", "--out", str(tmp_path / "out")])
+    assert done.code == 0, done.stderr
+    assert ingests == [60, 200]
+    for value in (60, 200):
+        report = json.loads((tmp_path / "out" / "sweep" / f"chunk_tokens={value}" / "report.json").read_text())
+        assert report["reproducibility"]["settings"]["chunk_tokens"] == value
