@@ -176,8 +176,10 @@ def _extra_sections(report: Mapping[str, Any]) -> list[str]:
             lines += _gate_section(section.get("gate"))
     repro = report.get("reproducibility")
     if repro:
+        dirty = " (with uncommitted changes)" if repro.get("git_dirty") else ""
         lines += ["## Reproducibility", "", f"- version {_md(repro.get('version'))}, git commit "
-                  f"{_md(repro.get('git_commit') or 'unknown')}, embedding model {_md(repro.get('embedding_model'))}"]
+                  f"{_md(repro.get('git_commit') or 'unknown')}{dirty}, "
+                  f"embedding model {_md(repro.get('embedding_model'))}"]
         for section in sets or [{"name": "", **repro}]:
             lines.append(f"- {_md(section.get('name') or 'gold')}: gold {_md(section.get('gold_digest'))}, "
                          f"corpus {_md(section.get('corpus_digest') or 'an existing index')}")

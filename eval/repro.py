@@ -54,6 +54,17 @@ def git_commit(where: Path | None = None) -> str | None:
     return commit if done.returncode == 0 and len(commit) == 40 else None
 
 
+def git_dirty(where: Path | None = None) -> bool | None:
+    """Whether tracked files differ from HEAD (None when unknown): a commit alone does not reproduce it."""
+    where = where or Path(__file__).resolve().parent
+    try:
+        done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
+                              capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(done.stdout.strip()) if done.returncode == 0 else None
+
+
 def product_version() -> str:
     import rag
 
@@ -74,9 +85,11 @@ def settings_snapshot(settings: Any) -> dict[str, Any]:
 
 
 def reproducibility(settings: Any, gold: str | Path, corpus: str | None, model_id: str) -> dict[str, Any]:
+    commit = git_commit()
     return {
         "version": product_version(),
-        "git_commit": git_commit(),
+        "git_commit": commit,
+        "git_dirty": git_dirty() if commit else None,
         "embedding_model": model_id,
         "settings": settings_snapshot(settings),
         "corpus_digest": corpus_digest(corpus) if corpus else None,

@@ -18,7 +18,7 @@ from eval import cli
 from eval.compare import compare_reports, load_report
 from eval.failures import CATEGORIES, failure_category
 from eval.gold_format import GoldFormatError, parse_gold_lines
-from eval.repro import corpus_digest, git_commit, gold_digest
+from eval.repro import corpus_digest, git_commit, git_dirty, gold_digest
 from eval.session import Indexes
 from rag import Settings
 
@@ -125,7 +125,7 @@ def test_corpus_digest_follows_paths_and_bytes_not_location(tiny, tmp_path):
 def test_gold_digest_and_git_commit(tmp_path):
     gold = _gold(tmp_path / "g.jsonl", [Q_MARS])
     assert gold_digest(gold) == "sha256:" + hashlib.sha256(gold.read_bytes()).hexdigest()
-    assert git_commit(tmp_path) is None  # not a checkout: no commit, no failure
+    assert git_commit(tmp_path) is None and git_dirty(tmp_path) is None  # not a checkout: no failure
     here = git_commit()
     assert here is None or len(here) == 40
 
