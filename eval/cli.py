@@ -164,8 +164,8 @@ def run(args: argparse.Namespace) -> int:
     files = write_reports(report, args.out)
     if len(runs) > 1:
         for one in runs:
-            files += write_reports({**one.report, "sets": [s for s in report["sets"] if s["name"] == one.gold_set.name]},
-                                   args.out / "sets" / one.gold_set.name)[:1]
+            own = [s for s in report["sets"] if s["name"] == one.gold_set.name]
+            files += write_reports({**one.report, "sets": own}, args.out / "sets" / one.gold_set.name)[:1]
     print_summary(report, console, files)
     for one in runs:
         for line in one.ablations:

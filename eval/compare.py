@@ -1,10 +1,11 @@
 """`rag eval compare OLD/report.json NEW/report.json [--out DIR]`: what changed between two runs.
 
 Prints, and writes as compare.md and a self-contained compare.html, the metric deltas (overall,
-per question language, cross-lingual vs same language) and every question that flipped
-(right -> wrong, wrong -> right); with several gold sets, each set's metrics too with both answers and citations side by side. Questions are
-matched by (set, id), or by id alone when both runs have one set. Warns when the corpora or gold sets differ (their digests in
-report.json ``reproducibility`` / ``sets``). Exit 0, or 2 when a report cannot be read.
+per question language, cross-lingual vs same language, and each gold set's when there are several)
+and every question that flipped (right -> wrong, wrong -> right) with both answers and citations
+side by side. Questions are matched by (set, id), or by id alone when both runs have one set.
+Warns when the corpora or gold sets differ (their digests in report.json ``reproducibility`` /
+``sets``). Exit 0, or 2 when a report cannot be read.
 """
 
 from __future__ import annotations

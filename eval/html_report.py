@@ -191,7 +191,8 @@ def render_compare_html(c: Any) -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{CSP}">
-<title>rag eval compare</title><style>{STYLE} table.side td,table.side th{{vertical-align:top;text-align:left;width:33%}}</style>
+<title>rag eval compare</title>
+<style>{STYLE} table.side td,table.side th{{vertical-align:top;text-align:left;width:33%}}</style>
 </head><body><h1>rag eval compare</h1>
 <p class="meta">old {esc(c.old_path)} → new {esc(c.new_path)}</p>{warnings}
 <h2>Metrics (old → new, delta)</h2>{deltas}{''.join(sections)}</body></html>

@@ -61,7 +61,7 @@ def open_file(browser, path: Path):  # type: ignore[no-untyped-def]
     context.route("**/*", route)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
-    page.on("request", lambda req: None if req.url in (own,) or req.url.startswith("data:") else outside.append(req.url))
+    page.on("request", lambda req: None if req.url == own or req.url.startswith("data:") else outside.append(req.url))
     page.goto(own)
     return context, page, outside
 

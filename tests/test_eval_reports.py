@@ -36,7 +36,8 @@ Q_BRIDGE = {"id": "en-1", "lang": "en", "question": "Who designed the Kestrel Br
             "answers": ["Margaret Holloway"], "match": "any", "sources": ["001"]}
 Q_TRAM = {"id": "fr-1", "lang": "fr", "question": "Quel budget Montclair a-t-elle voté pour son tramway ?",
           "answers": ["4,3 milliards"], "match": "any", "sources": ["002"]}
-Q_ORCHARD = {"id": "en-3", "lang": "en", "question": "How many hectares does the Greywater orchard cooperative grow apples on?",
+Q_ORCHARD = {"id": "en-3", "lang": "en",
+             "question": "How many hectares does the Greywater orchard cooperative grow apples on?",
              "answers": ["60 hectares"], "match": "any", "sources": ["003"]}
 Q_MARS = {"id": "u-1", "lang": "en", "question": f"What is the population of Mars City? {HOSTILE}", "answers": [],
           "sources": [], "unanswerable": True}  # no "match": it defaults to "any"
