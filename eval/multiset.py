@@ -44,25 +44,25 @@ def set_names(golds: Sequence[Path]) -> list[str]:
 
 def pair_corpora(golds: Sequence[Path], corpora: Sequence[str] | None) -> list[str | None]:
     """One corpus per gold file, in order; a single --corpus serves every gold file."""
-    corpora = list(corpora or [])
-    if not corpora:
+    given: list[str | None] = list(corpora or [])
+    if not given:
         return [None] * len(golds)
-    if len(corpora) == 1:
-        return corpora * len(golds)
-    if len(corpora) != len(golds):
-        raise InputError(f"{len(golds)} --gold files but {len(corpora)} --corpus folders: give one --corpus "
+    if len(given) == 1:
+        return given * len(golds)
+    if len(given) != len(golds):
+        raise InputError(f"{len(golds)} --gold files but {len(given)} --corpus folders: give one --corpus "
                          "per --gold (in the same order), or a single one for all")
-    return corpora
+    return given
 
 
 def pair_baselines(golds: Sequence[Path], baselines: Sequence[Path] | None) -> list[Path | None]:
-    baselines = list(baselines or [])
-    if not baselines:
+    given: list[Path | None] = list(baselines or [])
+    if not given:
         return [None] * len(golds)
-    if len(baselines) != len(golds):
-        raise InputError(f"{len(golds)} --gold files but {len(baselines)} --baseline files: give one --baseline "
+    if len(given) != len(golds):
+        raise InputError(f"{len(golds)} --gold files but {len(given)} --baseline files: give one --baseline "
                          "per --gold, in the same order")
-    return baselines
+    return given
 
 
 def tag_rows(report: dict[str, Any], name: str) -> None:

@@ -37,7 +37,7 @@ class Outcome:
     latency_ms: float | None = None
     error: str | None = None
     short_answer: str | None = None
-    citations: list[dict[str, Any]] = field(default_factory=list)  # Citation.to_json(), for the HTML report
+    citations: list[dict[str, object]] = field(default_factory=list)  # Citation.to_json(), for the HTML report
 
 
 @dataclass
