@@ -181,13 +181,16 @@ def print_comparison(c: Comparison, console: Any, files: Sequence[Path]) -> None
 
     for warning in c.warnings:
         console.print(f"warning: {warning}", markup=False, soft_wrap=True)
-    table = Table(title="rag eval compare (old → new)")
-    table.add_column("metric", no_wrap=True)
-    for group in c.deltas:
-        table.add_column(group, justify="right")
-    for m in METRIC_KEYS:
-        table.add_row(m, *(f"{fmt(m, c.deltas[g][m]['new'])} ({_fmt_delta(c.deltas[g][m]['delta'], m)})"
-                           for g in c.deltas))
+    from eval.sweep import SHORT
+
+    shown = tuple(SHORT)[:-1]  # the headline metrics and latency p50; the files have every metric
+    table = Table(title="rag eval compare: new value, delta from old below",
+                  caption=", ".join(f"{SHORT[m]}: {m}" for m in shown if SHORT[m] != m))
+    table.add_column("group", no_wrap=True)
+    for m in shown:
+        table.add_column(SHORT[m], justify="right")
+    for group, metrics in c.deltas.items():
+        table.add_row(group, *(f"{fmt(m, metrics[m]['new'])}\n{_fmt_delta(metrics[m]['delta'], m)}" for m in shown))
     console.print(table)
     for title, keys in (("right -> wrong", c.broke), ("wrong -> right", c.fixed)):
         console.print(f"{title} ({len(keys)})" + (":" if keys else ""), markup=False)

@@ -19,6 +19,9 @@ from rag.errors import InputError
 
 SWEEP_METRICS = ("answer_accuracy", "abstention_accuracy", "citation_precision", "citation_recall", "hit@5", "mrr")
 LATENCY_METRICS = ("latency_ms_p50", "latency_ms_p95")
+# Console headers short enough for an 80-column terminal (the files keep the full names).
+SHORT = {"answer_accuracy": "answer", "abstention_accuracy": "abstain", "citation_precision": "cite P",
+         "citation_recall": "cite R", "hit@5": "hit@5", "mrr": "mrr", "latency_ms_p50": "p50", "latency_ms_p95": "p95"}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 NOT_SWEEPABLE = ("home", "chroma_url", "fault_at", "progress")
 
@@ -140,8 +143,9 @@ def print_sweep(name: str, rows: Sequence[Mapping[str, Any]], console: Any, file
     from eval.report import fmt
 
     table = Table(title=f"rag eval sweep over {name}")
+    table.caption = ", ".join(f"{SHORT[m]}: {m}" for m in (*SWEEP_METRICS, *LATENCY_METRICS) if SHORT[m] != m)
     for column in (name, *SWEEP_METRICS, *LATENCY_METRICS):
-        table.add_column(column, justify="right")
+        table.add_column(SHORT.get(column, column), justify="right")
     for row in rows:
         table.add_row(str(row[name]), *(fmt(m, row[m]) for m in (*SWEEP_METRICS, *LATENCY_METRICS)))
     console.print(table)
