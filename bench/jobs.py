@@ -211,9 +211,9 @@ def corpus_texts(paths: Sequence[str], stride: int = 1) -> dict[str, Any]:
     """The texts an ingest embeds, per document as ``Pipeline._embed_chunks`` builds them
     (the chunk, then its sentences; each distinct text once per document), for every
     ``stride``-th file (a sample spread over the whole corpus when stride > 1)."""
-    from rag.chunking import chunk_document
+    from rag.ingest.chunking import chunk_document
     from rag.config import Settings
-    from rag.loading import SkipFile, discover, load_file
+    from rag.ingest.loading import SkipFile, discover, load_file
 
     settings = Settings()
     files, _ = discover(paths)
@@ -482,7 +482,7 @@ def job_reference(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def _synthetic_texts(count: int, seed: int) -> list[str]:
     """``count`` texts as an ingest embeds them (chunks and their sentences) from synthetic files."""
-    from rag.chunking import chunk_document
+    from rag.ingest.chunking import chunk_document
     from rag.types import Document
 
     from bench.corpus import sentence_pool, synthetic_document

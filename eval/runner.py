@@ -74,7 +74,7 @@ def ask_one(pipeline: Any, item: GoldItem, k: int, depth: int) -> Outcome:
 
 def _document_languages(pipeline: Any, outcomes: Sequence[Outcome], sources: Sequence[str]) -> dict[str, str]:
     """File name -> language for every indexed file a gold source names."""
-    from rag.retrieval import Filters
+    from rag.retrieve.hybrid import Filters
 
     langs: dict[str, str] = {}
     for outcome in outcomes:

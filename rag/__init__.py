@@ -25,7 +25,7 @@ def __getattr__(name: str):  # type: ignore[no-untyped-def]
 
         return Pipeline
     if name == "Filters":
-        from rag.retrieval import Filters
+        from rag.retrieve.hybrid import Filters
 
         return Filters
     raise AttributeError(name)

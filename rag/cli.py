@@ -125,7 +125,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if not args.batch and not args.question:
         raise RagError("give a question, or --batch FILE")
     settings = _settings(args, mode=args.mode, k=args.k)
-    from rag.retrieval import Filters
+    from rag.retrieve.hybrid import Filters
 
     filters = Filters(lang=args.lang or "", source=args.source or "")
     pipeline = _pipeline(settings)

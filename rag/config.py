@@ -58,7 +58,7 @@ class Settings:
     # Documents are embedded and written in groups of about this many texts (chunks and sentences):
     # the model runs larger batches and Chroma gets fewer, larger writes; each group is one commit.
     ingest_batch_texts: int = 256
-    # Crash tests only (rag.faults): stop an ingest at a named step; empty in normal use.
+    # Crash tests only (rag.ingest.faults): stop an ingest at a named step; empty in normal use.
     fault_at: str = ""
     # `rag serve`: with a key set, every /v1 request must send `Authorization: Bearer <key>`.
     api_key: str = field(default="", repr=False)

@@ -32,9 +32,9 @@ except ModuleNotFoundError as exc:  # a core dependency, but say what to install
 
 from rag.config import Mode, Settings
 from rag.errors import InputError
-from rag.loading import Skipped, doc_id_for
+from rag.ingest.loading import Skipped, doc_id_for
 from rag.pipeline import Pipeline
-from rag.retrieval import Filters
+from rag.retrieve.hybrid import Filters
 from rag.text import detect_language, normalize_spaces
 from rag.types import Answer, Document, Hit
 

@@ -33,13 +33,13 @@ from rag.answer.followup import with_previous_names
 from rag.answer.model import load_model
 from rag.config import Mode, Settings
 from rag.errors import InputError
-from rag.extractive import ExtractiveAnswerer as RuleAnswerer
-from rag.faults import FaultPlan
-from rag.lexical import Item, LexicalIndex
-from rag.locking import IngestLock
-from rag.messages import NO_DOCUMENTS_INDEXED, localized
-from rag.retrieval import CorpusView, Filters, HybridRetriever
-from rag.store import DocRecord, Store
+from rag.answer.rules import ExtractiveAnswerer as RuleAnswerer
+from rag.ingest.faults import FaultPlan
+from rag.index.lexical import Item, LexicalIndex
+from rag.index.locking import IngestLock
+from rag.lang.messages import NO_DOCUMENTS_INDEXED, localized
+from rag.retrieve.hybrid import CorpusView, Filters, HybridRetriever
+from rag.index.store import DocRecord, Store
 from rag.text import detect_question_language, normalize_spaces, strip_controls
 from rag.types import Answer, Chunk, Document, FileOutcome, IngestReport
 
@@ -228,7 +228,7 @@ class Pipeline:
 
     def ingest(self, paths: Sequence[object], prune: bool = False, progress: Progress | None = None) -> IngestReport:
         """Index files and folders, and ready-made documents (rag's or LlamaIndex's) given among them."""
-        from rag.loading import Skipped, discover, load_all, split_documents
+        from rag.ingest.loading import Skipped, discover, load_all, split_documents
 
         started = time.perf_counter()
         paths, given = split_documents(paths)  # documents given as objects are not read from disk
@@ -317,7 +317,7 @@ class Pipeline:
                             report: IngestReport) -> list[Path]:
         """This run's files plus those of damaged documents it was not given (read from where they
         were ingested); a damaged document whose file is gone is reported and left as it is."""
-        from rag.loading import doc_id_for
+        from rag.ingest.loading import doc_id_for
 
         given = {doc_id_for(path) for path in files} | given_ids
         extra: list[Path] = []
@@ -335,7 +335,7 @@ class Pipeline:
     def _prepare_document(self, store: Store, doc: Document, previous, report: IngestReport,  # type: ignore[no-untyped-def]
                           timings: dict[str, float], pending: list["_Pending"]) -> FileOutcome:
         """Chunk a new or changed document and queue it for writing; an unchanged one costs nothing."""
-        from rag.chunking import chunk_document
+        from rag.ingest.chunking import chunk_document
 
         if previous is not None and previous.sha256 == doc.sha256:
             report.chunks_unchanged += previous.chunks
@@ -496,7 +496,7 @@ class Pipeline:
                    filters: Filters | None = None, history: Sequence[tuple[str, str]] = (),
                    llm_options: Mapping[str, Any] | None = None) -> Iterator[str | Answer]:
         """Yield text deltas as they come (llm mode), then the final :class:`Answer`. ``llm_options``
-        (temperature, max_tokens...: ``rag.llm.LLM_OPTIONS``) go to the chat model in llm mode."""
+        (temperature, max_tokens...: ``rag.answer.llm.LLM_OPTIONS``) go to the chat model in llm mode."""
         started = time.perf_counter()
         question = self.clean_question(question)
         resolved = self.settings.resolved_mode(mode)
@@ -554,7 +554,7 @@ class Pipeline:
 
     def _llm_answerer(self):  # type: ignore[no-untyped-def]
         if self._llm is None:
-            from rag.llm import LLMAnswerer
+            from rag.answer.llm import LLMAnswerer
 
             self._llm = LLMAnswerer(self.settings)
         return self._llm

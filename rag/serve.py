@@ -34,7 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.config import Mode, Settings
 from rag.errors import IndexNotFoundError, InputError, LLMError, RagError, StoreUnavailableError
-from rag.llm import LLM_OPTIONS
+from rag.answer.llm import LLM_OPTIONS
 from rag.pipeline import Pipeline
 from rag.types import Answer
 
@@ -143,7 +143,7 @@ def _message_text(content: Any, index: int) -> str:
 
 
 def read_llm_options(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The sampling options the LLM answerer takes (``rag.llm.LLM_OPTIONS``), checked."""
+    """The sampling options the LLM answerer takes (``rag.answer.llm.LLM_OPTIONS``), checked."""
     options: dict[str, Any] = {}
     for name in sorted(LLM_OPTIONS):
         value = body.get(name)

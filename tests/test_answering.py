@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.citations import cited_numbers, parse_citations
+from rag.answer.citations import cited_numbers, parse_citations
 from rag.pipeline import Pipeline
-from rag.extractive import sentence_has_type
+from rag.answer.rules import sentence_has_type
 from rag.types import Chunk, Hit, Span
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -119,7 +119,7 @@ def test_the_followup_rule_has_a_switch(seeded_home):
 
 import numpy as np  # noqa: E402
 
-from rag.extractive import ExtractiveAnswerer  # noqa: E402
+from rag.answer.rules import ExtractiveAnswerer  # noqa: E402
 from rag.text import term_prefixes  # noqa: E402
 
 DIM = 16
@@ -203,7 +203,7 @@ def test_a_two_word_place_the_question_writes_as_one_word_is_not_a_new_name():
 
 
 def test_german_nouns_alone_are_no_evidence_that_the_documents_lack_a_name():
-    from rag.extractive import _names_missing
+    from rag.answer.rules import _names_missing
 
     known, unknown = [frozenset({"alph"})], [frozenset({"mitg"}), frozenset({"vors"})]
     assert not _names_missing(known, unknown, unknown, "de")  # "Wer ist Mitgründer und Vorsitzender von Alphacorp?"

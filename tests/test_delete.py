@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from rag.errors import IndexNotFoundError, InputError
-from rag.lexical import LexicalIndex
-from rag.loading import load_file
+from rag.index.lexical import LexicalIndex
+from rag.ingest.loading import load_file
 from rag.pipeline import Pipeline
-from rag.store import Store
+from rag.index.store import Store
 from tests.conftest import make_settings, rag_script
 from tests.test_ingest import _lexical_matches_a_full_rebuild
 

@@ -14,8 +14,8 @@ from llama_index.core.schema import Document as LlamaDocument
 
 from eval.gold_format import load_gold
 from eval.scoring import Ranked, contains, hit_at, reciprocal_rank, retrieval_rank, source_matches
-from rag.chunking import chunk_document
-from rag.loading import discover, load_file
+from rag.ingest.chunking import chunk_document
+from rag.ingest.loading import discover, load_file
 from rag.llamaindex import RagQueryEngine, RagRetriever
 from rag.pipeline import Pipeline
 from tests.conftest import SEEDS, make_settings

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rag.errors import LLMError
-from rag.llm import NO_ANSWER
+from rag.answer.llm import NO_ANSWER
 from rag.pipeline import Pipeline
 from rag.types import Answer
 from tests.conftest import make_settings, rag_script

@@ -10,7 +10,7 @@ import pytest
 
 from rag.errors import RagError
 from rag.offline import OFFLINE_ENV
-from rag.store import Store
+from rag.index.store import Store
 from tests.conftest import make_settings
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"

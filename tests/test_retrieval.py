@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rag.pipeline import Pipeline
-from rag.retrieval import Filters
+from rag.retrieve.hybrid import Filters
 from rag.text import normalize_spaces
 from tests.conftest import make_settings
 
@@ -97,9 +97,9 @@ def test_hybrid_never_loses_to_dense_alone_per_language_pair(seeded):
 
 import numpy as np  # noqa: E402
 
-from rag.lexical import LexicalIndex  # noqa: E402
-from rag.retrieval import CorpusView, HybridRetriever  # noqa: E402
-from rag.store import StoredChunk  # noqa: E402
+from rag.index.lexical import LexicalIndex  # noqa: E402
+from rag.retrieve.hybrid import CorpusView, HybridRetriever  # noqa: E402
+from rag.index.store import StoredChunk  # noqa: E402
 from rag.types import Chunk, Span  # noqa: E402
 
 DEV = ROOT / "eval" / "dev" / "seeds-dev.jsonl"

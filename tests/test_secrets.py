@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.llm import SYSTEM_PROMPT
+from rag.answer.llm import SYSTEM_PROMPT
 from tests.conftest import SEEDS, rag_script
 from tests.openai_server import OpenAIStubServer, error_body
 

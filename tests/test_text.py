@@ -1,6 +1,6 @@
 from hypothesis import given, settings, strategies as st
 
-from rag.question import QuestionProfile
+from rag.lang.question import QuestionProfile
 from rag.text import (detect_language, detect_question_language, lexical_tokens, sentence_texts,
                       split_sentences, word_tokens)
 

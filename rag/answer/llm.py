@@ -14,11 +14,11 @@ from __future__ import annotations
 import secrets
 from typing import Any, Iterator, Mapping, Sequence
 
-from rag.citations import MarkerStream, parse_citations
+from rag.answer.citations import MarkerStream, parse_citations
 from rag.config import Settings
 from rag.errors import LLMError
 from rag.answer.draft import Draft
-from rag.messages import NOT_IN_DOCUMENTS, localized
+from rag.lang.messages import NOT_IN_DOCUMENTS, localized
 from rag.types import Hit
 
 NO_ANSWER = "NO_ANSWER"

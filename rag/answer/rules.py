@@ -28,7 +28,7 @@ either drops right answers or answers made-up questions). We abstain when
   what is counted or priced ("combien de chercheurs", "what salary"). Years are
   dates, not amounts; a name the question gave is not an answer to "who". A "who is the
   CEO / leads / founded" question needs a sentence naming that role (a small en/fr/de lexicon
-  of role families in ``rag.question``) beside a new name, its holder.
+  of role families in ``rag.lang.question``) beside a new name, its holder.
 
 A "which lab/company" question ranks higher a passage that sets a new name right beside the
 noun it asks for ("its X Lab, the laboratory that ...").
@@ -46,10 +46,10 @@ from typing import Callable
 
 import numpy as np
 
-from rag.messages import NOT_IN_DOCUMENTS, localized
+from rag.lang.messages import NOT_IN_DOCUMENTS, localized
 from rag.answer.draft import Draft
-from rag.question import _CAPITALIZED, AnswerType, QuestionProfile, answers_role, role_matches
-from rag.retrieval import remove_language_bias
+from rag.lang.question import _CAPITALIZED, AnswerType, QuestionProfile, answers_role, role_matches
+from rag.retrieve.hybrid import remove_language_bias
 from rag.text import fold, passage_term_prefixes, term_prefixes, word_tokens
 from rag.types import Citation, Hit, Span
 
@@ -332,7 +332,7 @@ def _mentions_focus(text: str, profile: QuestionProfile) -> bool:
     return not profile.focus or bool(passage_term_prefixes(text) & profile.focus)
 
 
-# The languages whose role words ``rag.question`` knows; elsewhere the role cannot be checked.
+# The languages whose role words ``rag.lang.question`` knows; elsewhere the role cannot be checked.
 _ROLE_LANGUAGES = frozenset({"en", "fr", "de"})
 
 

@@ -10,7 +10,7 @@ for dense alone). Here
   stored vector, so every candidate is compared on the same scale;
 * the dense cosine similarity is the backbone of the fused score;
 * the lexical evidence that counts is the one that crosses languages: the
-  question's names and numbers (``rag.question``). A chunk earns a bonus for
+  question's names and numbers (``rag.lang.question``). A chunk earns a bonus for
   the share of them it contains, weighted by rarity (IDF), so "Nemotron" or
   "4,3" counts and "Alibaba", present everywhere, does not reorder anything.
   A question with no name, or names the corpus lacks, is ranked by dense
@@ -38,9 +38,9 @@ from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
 
-from rag.lexical import LexicalIndex
-from rag.question import QuestionProfile
-from rag.store import Store, StoredChunk
+from rag.index.lexical import LexicalIndex
+from rag.lang.question import QuestionProfile
+from rag.index.store import Store, StoredChunk
 from rag.types import Chunk, Hit
 
 # Weight of the name coverage (0..1) against cosine similarity. e5 similarities
