@@ -90,7 +90,7 @@ class SentencePool:
 
 def sentence_pool(seeds_dir: Path = SEEDS_DIR) -> SentencePool:
     """The seeds' sentences and headings by language (fewer than 3 words: dropped)."""
-    from rag.embedding import token_count
+    from rag.e5 import token_count
     from rag.ingest.loading import SkipFile, discover, load_file
     from rag.text import split_sentences
 

@@ -219,7 +219,8 @@ def _judge(args: argparse.Namespace, settings: Any, result: Any) -> dict[str, An
     if not settings.llm_configured:
         print("--judge skipped: no LLM configured (set OPENAI_API_KEY and/or OPENAI_BASE_URL)", file=sys.stderr)
         return None
-    from eval.judge import judge_outcomes, make_client
+    from eval.judge import judge_outcomes
+    from rag.openai_client import make_client
 
     return judge_outcomes(result.outcomes, settings.llm_model, make_client(settings))
 

@@ -135,14 +135,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
         answer = pipeline.ask(args.question, filters=filters)
         print(json.dumps(answer.to_json(), ensure_ascii=False))
         return 0
-    answer = None
+    stream = pipeline.ask_stream(args.question, filters=filters)
     streamed = False
-    for event in pipeline.ask_stream(args.question, filters=filters):
-        if isinstance(event, str):
-            print(event, end="", flush=True)
-            streamed = True
-        else:
-            answer = event
+    for delta in stream:
+        print(delta, end="", flush=True)
+        streamed = True
+    answer = stream.answer()
     if streamed:
         print("\n")
     print(format_answer(answer, include_text=not streamed))
@@ -150,7 +148,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def _ask_batch(pipeline, path: str, filters, as_json: bool) -> int:  # type: ignore[no-untyped-def]
-    from rag.pipeline import iter_batch_questions
+    from rag.jsonl import iter_batch_questions
 
     if path == "-":
         lines = sys.stdin.read().splitlines()
@@ -198,13 +196,13 @@ def format_answer(answer, include_text: bool = True) -> str:  # type: ignore[no-
 def cmd_stats(args: argparse.Namespace) -> int:
     stats = _pipeline(_settings(args)).stats()
     if args.json:
-        print(json.dumps(stats, ensure_ascii=False))
+        print(json.dumps(stats.to_json(), ensure_ascii=False))
         return 0
-    print(f"documents: {stats['documents']}")
-    print(f"chunks:    {stats['chunks']}")
-    print(f"languages: {', '.join(f'{k} ({v})' for k, v in stats['languages'].items()) or '-'}")  # type: ignore[union-attr]
-    print(f"model:     {stats['embedding_model']}")
-    print(f"store:     {stats['store']}")
+    print(f"documents: {stats.documents}")
+    print(f"chunks:    {stats.chunks}")
+    print(f"languages: {', '.join(f'{k} ({v})' for k, v in stats.languages.items()) or '-'}")
+    print(f"model:     {stats.embedding_model}")
+    print(f"store:     {stats.store}")
     return 0
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from rag.errors import ConfigError
+from rag.errors import ConfigError, InputError, RagError
 
 EmbedBackend = Literal["e5", "openai"]
 Mode = Literal["auto", "extractive", "llm"]
@@ -98,8 +98,7 @@ class Settings:
             raise ConfigError(f"RAG_EMBED must be 'e5' or 'openai', not {self.embed!r}")
         if self.mode not in ("auto", "extractive", "llm"):
             raise ConfigError(f"mode must be auto, extractive or llm, not {self.mode!r}")
-        if self.k < 1 or self.k > 50:
-            raise ConfigError(f"k must be between 1 and 50, not {self.k}")
+        checked_k(self.k, ConfigError)
         if self.chunk_overlap_tokens >= self.chunk_tokens:
             raise ConfigError("RAG_CHUNK_OVERLAP must be smaller than RAG_CHUNK_TOKENS")
         if self.ingest_batch_texts < 1:
@@ -192,3 +191,13 @@ ENV_VARS: dict[str, str] = {
 }
 
 __all__ = ["Settings", "Mode", "EmbedBackend", "ENV_VARS"]
+
+
+K_MIN, K_MAX = 1, 50  # passages retrieved per question: Settings, a per-call k, the UI's slider
+
+
+def checked_k(k: int, error: type[RagError] = InputError) -> int:
+    """``k`` if it is a whole number of passages in K_MIN..K_MAX, else ``error`` with one line."""
+    if isinstance(k, bool) or not isinstance(k, int) or not K_MIN <= k <= K_MAX:
+        raise error(f"k must be between {K_MIN} and {K_MAX}, not {k}")
+    return k

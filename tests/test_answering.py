@@ -120,6 +120,7 @@ def test_the_followup_rule_has_a_switch(seeded_home):
 import numpy as np  # noqa: E402
 
 from rag.answer.rules import ExtractiveAnswerer  # noqa: E402
+from rag.retrieve.query import Query  # noqa: E402
 from rag.text import term_prefixes  # noqa: E402
 
 DIM = 16
@@ -139,7 +140,7 @@ def _ask(question: str, sentences: list[tuple[str, float]], lang: str = "en", do
 
 def _ask_chunks(question: str, chunks: list[tuple[list[tuple[str, float]], str]], lang: str = "en"):
     """Answer from several chunks, each (sentences, its document's language), in retrieval order."""
-    hits, vectors, corpus_terms = [], {}, set()
+    hits, corpus_terms = [], set()
     for n, (sentences, doc_lang) in enumerate(chunks):
         spans, cursor = [], 0
         for text, _ in sentences:
@@ -147,11 +148,11 @@ def _ask_chunks(question: str, chunks: list[tuple[list[tuple[str, float]], str]]
             cursor += len(text) + 1
         text = " ".join(t for t, _ in sentences)
         chunk = Chunk(f"c{n}", f"d{n}", f"synthetic{n}.txt", 0, 0, len(text), text, doc_lang, "t", tuple(spans))
-        hits.append(Hit(chunk, 0.9 - n / 100, 0.9 - n / 100))
-        vectors[chunk.chunk_id] = np.stack([_unit(similarity, i + 1) for i, (_, similarity) in enumerate(sentences)])
+        vectors = np.stack([_unit(similarity, i + 1) for i, (_, similarity) in enumerate(sentences)])
+        hits.append(Hit(chunk, 0.9 - n / 100, 0.9 - n / 100, sentence_vectors=vectors))
         corpus_terms |= term_prefixes(text)
     answerer = ExtractiveAnswerer(lambda prefix: prefix in corpus_terms)
-    return answerer.answer(question, lang, _unit(1.0, 1), hits, vectors)
+    return answerer.answer(Query(question, lang, _unit(1.0, 1)), hits)
 
 
 def test_the_value_must_come_from_an_on_topic_sentence_not_its_neighbour():

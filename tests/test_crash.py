@@ -39,13 +39,13 @@ def check(home: Path) -> dict:
     records = store.documents()
     live = {doc_id: rec.sha256 for doc_id, rec in records.items()}
     committed = [s.chunk for s in store.iter_chunks() if live.get(s.chunk.doc_id) == s.doc_sha]
-    assert len(committed) == stats["chunks"], "a committed document is missing chunks"
+    assert len(committed) == stats.chunks, "a committed document is missing chunks"
     assert len({c.chunk_id for c in committed}) == len(committed)
-    if stats["documents"]:
+    if stats.documents:
         answer = pipeline.ask("Combien Microsoft a-t-il investi en Italie ?")
         assert answer.answer  # answers (or abstains) from what is committed
         assert all(live.get(h.chunk.doc_id) for h in answer.hits)
-    return stats
+    return stats.to_json()
 
 
 @pytest.mark.slow

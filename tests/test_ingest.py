@@ -28,7 +28,7 @@ def test_reingesting_unchanged_files_adds_nothing(tmp_path, corpus):
     # A fresh process sees the same thing.
     assert Pipeline(make_settings(tmp_path / "index")).stats() == stats
     store = Store(make_settings(tmp_path / "index"), pipeline.embedder.model_id, create=False)
-    assert store.chunk_count() == stats["chunks"]
+    assert store.chunk_count() == stats.chunks
 
 
 def test_a_changed_file_replaces_its_chunks_and_prune_drops_deleted_files(tmp_path, corpus):
@@ -42,17 +42,17 @@ def test_a_changed_file_replaces_its_chunks_and_prune_drops_deleted_files(tmp_pa
     assert report.count("replaced") == 1 and report.count("unchanged") == 4
     assert report.chunks_removed > 0
     after = pipeline.stats()
-    assert after["documents"] == before["documents"]
+    assert after.documents == before.documents
     answer = pipeline.ask("Qui dirigera le laboratoire de Hong Kong ?")
     assert "Quilla Vantorp" in answer.answer and answer.citations[0].source == target.name
 
     (corpus / "003_3c9da2b0088ba8db.txt").unlink()
     kept = pipeline.ingest([corpus])  # without --prune nothing is dropped
-    assert pipeline.stats()["documents"] == 5 and kept.count("pruned") == 0
+    assert pipeline.stats().documents == 5 and kept.count("pruned") == 0
     pruned = pipeline.ingest([corpus], prune=True)
     assert pruned.count("pruned") == 1
     stats = pipeline.stats()
-    assert stats["documents"] == 4 and "003_3c9da2b0088ba8db.txt" not in stats["sources"]
+    assert stats.documents == 4 and "003_3c9da2b0088ba8db.txt" not in stats.sources
     hits = pipeline.retrieve("Qwen modèles téléchargements", k=10)
     assert all(not h.chunk.source.startswith("003") for h in hits)
 
@@ -180,14 +180,14 @@ def test_an_interrupted_ingest_is_cleaned_up_by_the_next_one(tmp_path, corpus):
                    (Span(0, len(text), text),))
     vector = np.ones((1, 384), dtype=np.float32) / np.sqrt(384)
     store.add_chunks([orphan], "sha-x", vector, [vector])
-    assert store.chunk_count() == stats["chunks"] + 1
+    assert store.chunk_count() == stats.chunks + 1
 
     # Meanwhile a reader does not trust its caches of the version before the kill.
     reader = Pipeline(make_settings(home))
-    assert reader.stats()["chunks"] == stats["chunks"]
+    assert reader.stats().chunks == stats.chunks
     report = pipeline.ingest([corpus])
     assert report.chunks_added == 0 and report.chunks_removed == 1
-    assert store.chunk_count() == stats["chunks"] == store.sentence_record_count()
+    assert store.chunk_count() == stats.chunks == store.sentence_record_count()
     assert store.interrupted_ingest() is False
     _lexical_matches_a_full_rebuild(pipeline, home)
 

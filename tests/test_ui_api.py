@@ -302,7 +302,7 @@ def test_a_refused_question_is_shown_cut_to_the_limit(seeded: Pipeline) -> None:
 
 
 def test_examples_are_one_per_language_answered_and_not_gold_questions(seeded: Pipeline) -> None:
-    from rag.text import detect_question_language
+    from rag.lang.detect import detect_question_language
 
     assert sorted(detect_question_language(q) for q in EXAMPLES) == ["de", "en", "fr"]
     gold = set()

@@ -16,7 +16,7 @@ import gradio as gr
 
 from rag.errors import IndexNotFoundError, RagError
 from rag.pipeline import Pipeline
-from rag.types import IngestReport
+from rag.types import IngestReport, Stats
 from ui import render, uploads
 from ui.chat import EMPTY_INDEX
 
@@ -82,7 +82,7 @@ class DocumentHandlers:
 
     # --- reading the index -----------------------------------------------------------
 
-    def read_stats(self) -> tuple[dict[str, Any] | None, str]:
+    def read_stats(self) -> tuple[Stats | None, str]:
         try:
             return self.pipeline.stats(), ""
         except IndexNotFoundError:
@@ -100,9 +100,9 @@ class DocumentHandlers:
                 for r in records]
 
     @staticmethod
-    def filter_dropdowns(stats: dict[str, Any] | None, lang: str | None, source: str | None) -> tuple[Any, Any]:
-        languages = (stats or {}).get("languages") or {}
-        sources = sorted(set((stats or {}).get("sources") or []))
+    def filter_dropdowns(stats: Stats | None, lang: str | None, source: str | None) -> tuple[Any, Any]:
+        languages = stats.languages if stats is not None else {}
+        sources = sorted(set(stats.sources)) if stats is not None else []
         lang_choices = [("All languages", "")] + [
             (f"{render.LANG_NAMES.get(code, code)} ({code}) · {n} doc{'s' if n != 1 else ''}", code)
             for code, n in languages.items()]

@@ -12,13 +12,15 @@ with a message a user can act on, never the key or the prompt.
 from __future__ import annotations
 
 import secrets
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
+from rag.answer.base import Deltas
 from rag.answer.citations import MarkerStream, parse_citations
 from rag.config import Settings
 from rag.errors import LLMError
 from rag.answer.draft import Draft
 from rag.lang.messages import NOT_IN_DOCUMENTS, localized
+from rag.retrieve.query import Query
 from rag.types import Hit
 
 NO_ANSWER = "NO_ANSWER"
@@ -67,23 +69,20 @@ def build_messages(question: str, lang: str, hits: Sequence[Hit]) -> list[dict[s
 
 class LLMAnswerer:
     def __init__(self, settings: Settings) -> None:
-        from openai import OpenAI
+        from rag.openai_client import make_client
 
         self._settings = settings
-        self._client = OpenAI(
-            api_key=settings.openai_api_key or "not-needed",  # local servers take any key
-            base_url=settings.openai_base_url or None,
-            timeout=settings.llm_timeout_s,
-            max_retries=settings.llm_max_retries,
-        )
+        self._client = make_client(settings)
 
-    def stream(self, question: str, lang: str, hits: list[Hit],
-               options: Mapping[str, Any] | None = None) -> Iterator[str | Draft]:
+    def answer(self, query: Query, hits: list[Hit], options: Mapping[str, Any]) -> Deltas:
+        """The :class:`~rag.answer.base.Answerer` interface: the question as asked goes to the model."""
+        return self.stream(query.text, query.lang, hits, options)
+
+    def stream(self, question: str, lang: str, hits: list[Hit], options: Mapping[str, Any] | None = None) -> Deltas:
         """Yield text deltas (``[n]`` markers already numbered as in the final answer, the no-answer
-        token never shown), then the checked :class:`Draft`. ``options``: :data:`LLM_OPTIONS` only."""
+        token never shown), return the checked :class:`Draft`. ``options``: :data:`LLM_OPTIONS` only."""
         if not hits:
-            yield Draft(localized(NOT_IN_DOCUMENTS, lang), True, [])
-            return
+            return Draft(localized(NOT_IN_DOCUMENTS, lang), True, [])
         messages = build_messages(question, lang, hits)
         parts: list[str] = []
         shown = MarkerStream(len(hits), hold_token=NO_ANSWER)
@@ -113,7 +112,7 @@ class LLMAnswerer:
         if not reply.strip():
             raise LLMError(f"the LLM server at {where} sent an empty reply (no text at all); "
                            f"try again, or check RAG_LLM_MODEL")
-        yield self.check(reply, lang, hits)
+        return self.check(reply, lang, hits)
 
     @staticmethod
     def check(reply: str, lang: str, hits: list[Hit]) -> Draft:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 
-from rag.embedding import token_count
+from rag.e5 import token_count
 from rag.text import sentence_texts, split_sentences
 from rag.types import Chunk, Document
 

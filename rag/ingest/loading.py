@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from rag.errors import InputError
-from rag.text import detect_language, normalize_spaces
+from rag.lang.detect import detect_language
+from rag.text import normalize_spaces
 from rag.types import Document
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
