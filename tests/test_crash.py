@@ -25,7 +25,8 @@ def _consistent(home: Path) -> dict:
 
     (Chroma's embedded client caches per path inside a process, so one process must
     not reopen an index that another process rewrote; readers are separate processes.)"""
-    code = f"import json; from pathlib import Path; from tests.test_crash import check; print(json.dumps(check(Path({str(home)!r}))))"
+    code = ("import json; from pathlib import Path; from tests.test_crash import check; "
+            f"print(json.dumps(check(Path({str(home)!r}))))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout.strip().splitlines()[-1])

@@ -63,7 +63,7 @@ class RagBlocks(gr.Blocks):
         super().__init__(**kwargs)
         self.rag_settings = settings
 
-    def launch(self, *args: Any, **kwargs: Any):  # type: ignore[no-untyped-def,override]
+    def launch(self, *args: Any, **kwargs: Any) -> Any:
         settings = self.rag_settings
         kwargs["share"] = False
         kwargs.setdefault("server_name", "127.0.0.1")

@@ -196,7 +196,7 @@ class ChatHandlers:
         if self.resolve(mode) != "extractive":
             return gr.skip(), gr.skip()
         result: tuple[Any, ...] = (gr.skip(), gr.skip())
-        for result in self.answer_next(session, mode, k, lang, source):
+        for result in self.answer_next(session, mode, k, lang, source):  # noqa: B007 (the last one is returned)
             pass
         return result
 

@@ -67,10 +67,10 @@ def ingest_uploads(pipeline: Pipeline, files: Sequence[str | Path],
             item.path = str(Path(item.path).resolve())
         outcome.report = report
     status = {o.path: o.status for o in outcome.report.files} if outcome.report else {}
-    for item in staged.staged:
+    for copy in staged.staged:
         # Outcome unknown (the ingest failed): keep the new file, it may be committed already.
-        kept = outcome.report is None or status.get(str(item.path.resolve()), "skipped") != "skipped"
-        uploads.settle(item, kept)
+        kept = outcome.report is None or status.get(str(copy.path.resolve()), "skipped") != "skipped"
+        uploads.settle(copy, kept)
     return outcome
 
 
@@ -127,7 +127,7 @@ class DocumentHandlers:
     # --- changing it -----------------------------------------------------------------
 
     def upload(self, files: list[str] | str | None, lang: str | None, source: str | None, chosen: str | None,
-               progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+               progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008 (Gradio injects it so)
         def on_progress(done: int, total: int, current: str) -> None:
             desc = f"Indexing {Path(current).name}" if current else "Updating the search index…"
             progress((done, max(total, 1)), desc=desc, unit="files")

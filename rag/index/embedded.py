@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rag.offline import apply_offline_env
 from rag.errors import DiskFullError, IndexDamagedError, IndexNotWritableError, RagError
 from rag.index.indexdir import free_mb, no_space, not_writable, writable
 
@@ -108,6 +109,7 @@ def may_write(home: Path) -> bool:
 
 
 def persistent_client(path: Path) -> Any:
+    apply_offline_env()
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 

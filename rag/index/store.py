@@ -37,6 +37,7 @@ import numpy as np
 
 from rag.index import embedded
 from rag.config import Settings
+from rag.offline import apply_offline_env
 from rag.errors import (DiskFullError, EmbeddingMismatchError, IndexFormatError, IndexNotFoundError,
                         IndexNotWritableError, RagError, StoreUnavailableError)
 from rag.index.indexdir import check_is_folder, free_mb, no_space, not_writable
@@ -61,7 +62,7 @@ def _register_embedding_function() -> type:
     from chromadb.utils.embedding_functions import register_embedding_function
 
     @register_embedding_function
-    class ExplicitEmbeddings(EmbeddingFunction):  # type: ignore[type-arg]
+    class ExplicitEmbeddings(EmbeddingFunction):
         """Stored with each collection in place of Chroma's default; never embeds."""
 
         def __init__(self, model_id: str = "") -> None:
@@ -139,6 +140,7 @@ def _skip_override_checks() -> None:
 def _client(settings: Settings, create: bool, copy: bool, copies: embedded.PrivateCopies) -> tuple[Any, bool]:
     """The Chroma client of the index, and whether it reads a private copy (embedded only)."""
     _skip_override_checks()
+    apply_offline_env()
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -474,6 +476,7 @@ class Store:
                 by_language.setdefault(chunk.lang, []).append(j)
             for lang, rows in by_language.items():
                 collection = self._chunks_of(lang, create=True)
+                assert collection is not None  # create=True makes it
                 collection.upsert(
                     ids=[batch[j].chunk_id for j in rows],
                     embeddings=vectors[rows],

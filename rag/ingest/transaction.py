@@ -24,6 +24,7 @@ from rag.index.lexical import Item
 from rag.index.locking import IngestLock
 from rag.index.store import DocRecord, Store
 from rag.ingest.faults import FaultPlan
+from rag.ingest.loading import Skipped
 from rag.types import Chunk, Document, FileOutcome, IngestReport
 
 Progress = Callable[[int, int, str], None]  # (done, total, current file)
@@ -86,7 +87,7 @@ class Ingest:
         self.store = store
         self.writes = _Writes(store, faults, settings.home)
 
-    def run(self, found: list[Path], given: list[Document | object], report: IngestReport, prune: bool,
+    def run(self, found: list[Path], given: Sequence[Document | Skipped], report: IngestReport, prune: bool,
             progress: Progress | None) -> None:
         store = self.store
         version_before, rebuild = store.state()  # rebuild: a killed ingest may have left chunks no document owns
@@ -107,10 +108,10 @@ class Ingest:
         self._finish(version_before, rebuild, changes)
         report.timings_s = {k: round(v, 3) for k, v in changes.timings.items()}
 
-    def _load_and_write(self, files: list, before: dict[str, DocRecord], damaged: dict[str, DocRecord],  # type: ignore[type-arg]
+    def _load_and_write(self, files: list[Path | Document | Skipped], before: dict[str, DocRecord], damaged: dict[str, DocRecord],
                         changes: _Changes, report: IngestReport, progress: Progress | None) -> set[str]:
         """Load each file, queue the new or changed ones and write them batch by batch."""
-        from rag.ingest.loading import Skipped, load_all
+        from rag.ingest.loading import load_all
 
         timings = changes.timings
         seen: set[str] = set()

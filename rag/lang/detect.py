@@ -6,14 +6,15 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 
 @lru_cache(maxsize=1)
-def _language_identifier():  # type: ignore[no-untyped-def]
+def _language_identifier() -> Any:  # py3langid (untyped)
     return _new_identifier()
 
 
-def _new_identifier():  # type: ignore[no-untyped-def]
+def _new_identifier() -> Any:
     """A py3langid identifier over its bundled model (nothing is downloaded)."""
     import numpy as np
     from py3langid.langid import LanguageIdentifier
@@ -23,7 +24,7 @@ def _new_identifier():  # type: ignore[no-untyped-def]
                               tk_row=row)
 
 
-def _langid_model() -> tuple:  # type: ignore[type-arg]
+def _langid_model() -> tuple[Any, ...]:
     """py3langid's model arrays. The package ships them LZMA-compressed, 0.4 s to unpack at every
     start (a quarter of a cold `rag ask`); an unpacked copy (~70 MB) is kept in the user's cache
     directory ($XDG_CACHE_HOME/rag, else ~/.cache/rag) and read in 0.1 s. Any problem with the
@@ -66,7 +67,7 @@ _QUESTION_LANGS = ("en", "fr", "de", "es", "it", "pt", "nl")
 
 
 @lru_cache(maxsize=1)
-def _question_identifier():  # type: ignore[no-untyped-def]
+def _question_identifier() -> Any:
     identifier = _new_identifier()
     identifier.set_languages(list(_QUESTION_LANGS))
     return identifier
