@@ -20,7 +20,10 @@ import sys
 import tempfile
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+
+if TYPE_CHECKING:
+    from rag.pipeline import Pipeline
 
 EXIT_OK, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
 DEFAULT_OUT = Path("eval/out")
@@ -103,7 +106,7 @@ def _settings(args: argparse.Namespace, home: Path | None) -> Any:
     return settings
 
 
-def _ingest(pipeline: Any, corpus: str, show_progress: bool) -> None:
+def _ingest(pipeline: Pipeline, corpus: str, show_progress: bool) -> None:
     from rag.errors import InputError
 
     if not Path(corpus).exists():

@@ -41,11 +41,11 @@ class RecordsCache:
 
     def save(self, records: dict[str, DocRecord], version: int) -> None:
         fields = {doc_id: [r.source, r.path, r.sha256, r.lang, r.title, r.chunks, r.chars] for doc_id, r in records.items()}
-        write_atomically(self.path, json.dumps({"version": version, "records": fields}))
+        _write_atomically(self.path, json.dumps({"version": version, "records": fields}))
         self._seen = (version, records)
 
 
-def write_atomically(path: Path, text: str) -> None:
+def _write_atomically(path: Path, text: str) -> None:
     """Write a derived file (a cache) whole or not at all; a read-only index dir just skips it."""
     try:
         tmp = path.with_name(path.name + ".tmp")

@@ -76,7 +76,7 @@ class _Changes:
         ("load", "chunk", "embed", "store", "lexical"), 0.0))
 
 
-class Ingest:
+class _Ingest:
     """One ingest under the index lock: clean-up after a killed run, repair, batches, prune, commit."""
 
     def __init__(self, settings: Settings, embedder: Embedder, corpus: Corpus, store: Store,
@@ -252,7 +252,7 @@ def ingest(settings: Settings, embedder: Embedder, corpus: Corpus, open_store: C
     found, skipped = discover(files)
     report = IngestReport(files=[FileOutcome(s.path, "skipped", reason=s.reason) for s in skipped])
     with IngestLock(settings.home):
-        Ingest(settings, embedder, corpus, open_store(True), faults).run(found, given, report, prune, progress)
+        _Ingest(settings, embedder, corpus, open_store(True), faults).run(found, given, report, prune, progress)
     report.seconds = time.perf_counter() - started
     return report
 
