@@ -604,9 +604,16 @@ def job_chroma_server(cfg: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def job_xquad(cfg: dict[str, Any]) -> dict[str, Any]:
+    from bench.xquad import job_xquad as run
+
+    return run(cfg)
+
+
 JOBS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "size": job_size,
     "reference": job_reference,
     "remote": job_remote,
     "chroma-server": job_chroma_server,
+    "xquad": job_xquad,
 }
