@@ -442,7 +442,7 @@ def _xquad_points(left, right, xquad: dict[str, Any]) -> None:  # type: ignore[n
     """xquad-dev: the product (star) and each LlamaIndex variant (cross), retrieve p50 and ingest at their chunk counts."""
     for name, arm in xquad["arms"].items():
         marker, colour = ("*", "black") if name == "product" else ("X", "grey")
-        label = f"xquad-dev {name.replace('llamaindex_', 'LI ')}"
+        label = f"{xquad.get('label', 'xquad-dev')} {name.replace('llamaindex_', 'LI ')}"
         for axis, value in ((left, _get(arm, "retrieve_ms", "median")), (right, _get(arm, "ingest_s", "median"))):
             if value:
                 axis.scatter([arm["chunks"]], [value], marker=marker, s=110, color=colour, zorder=4)

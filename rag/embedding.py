@@ -85,7 +85,7 @@ def _server_name(url: str) -> str:
     """host:port of a base URL, for error lines (no path, no credentials)."""
     from urllib.parse import urlsplit
 
-    parts = urlsplit(url)
+    parts = urlsplit(url or "https://api.openai.com/v1")  # no base URL: the client's default
     return parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else url
 
 
@@ -98,8 +98,8 @@ class OpenAIEmbedder:
 
     With several base URLs (``RAG_EMBED_URLS``) the batches are spread round-robin over the
     servers, ``concurrency`` requests in flight per server; a batch a server fails on is tried
-    on the next one (a failed server is skipped for ``cooldown_s``), and only when every
-    server has failed it does the call raise, with one error line.
+    on the next one (a failed server is skipped for ``cooldown_s``); the call raises, with one
+    error line, only when every server has failed.
     """
 
     batch_size = 128
@@ -122,6 +122,7 @@ class OpenAIEmbedder:
         self.model_id = f"openai/{self._model}"
         self.dim = 0  # learnt from the first reply
         self.calls = [0] * len(self.urls)  # batches each server embedded (benchmark, tests)
+        self._calls_lock = threading.Lock()
 
     def _request(self, server: int, texts: Sequence[str], input_type: str) -> np.ndarray:
         import openai
@@ -138,7 +139,8 @@ class OpenAIEmbedder:
             raise _ServerFailed(f"cannot reach the embeddings server {_server_name(self.urls[server])}") from None
         except openai.APIError as exc:
             raise _ServerFailed(f"embeddings request failed: {type(exc).__name__}") from None
-        self.calls[server] += 1
+        with self._calls_lock:
+            self.calls[server] += 1
         return np.asarray([d.embedding for d in sorted(reply.data, key=lambda d: d.index)], dtype=np.float32)
 
     def _order(self, start: int) -> list[int]:
