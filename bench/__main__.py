@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embed-servers", default="1,2",
                    help="remote measure: numbers of loopback embedding servers to spread one ingest's texts over "
                         "(RAG_EMBED_URLS; default 1,2)")
+    p.add_argument("--remote-configs", default="128x4,128x1,32x4,32x1",
+                   help="remote measure: batch x concurrency settings against one server (default 128x4,128x1,32x4,32x1)")
     p.add_argument("--remote-texts", type=int, default=512, help="texts for the remote-embeddings measure (default 512)")
     p.add_argument("--model-chunks", type=int, default=1100,
                    help="chunks of text (a sample of files, at bigger sizes) for the model's own throughput (default 1100)")
@@ -175,13 +177,23 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
         "sizes": size_jobs,
         "reference": None if "reference" in skip else common | {"ingest_repeats": repeats, "small_chunks": not args.quick},
         "remote": None if "remote" in skip else common | {"texts": args.remote_texts,
-                                                            "configs": [[128, 4], [128, 1], [32, 4], [32, 1]],
+                                                            "configs": remote_configs(args.remote_configs),
                                                             "servers": servers(args.embed_servers)},
         "server": None if "server" in skip else common | {"size": args.server_size},
         "xquad": common | {"ingest_repeats": args.ingest_repeats or 1, "data_dir": args.xquad_dir} if xquad else None,
         "notes": notes,
         "quick": args.quick,
     }
+
+
+def remote_configs(text: str) -> list[list[int]]:
+    try:
+        configs = [[int(n) for n in item.lower().split("x")] for item in text.split(",") if item.strip()]
+    except ValueError:
+        configs = []
+    if not configs or any(len(c) != 2 or min(c) < 1 for c in configs):
+        raise ValueError(f"--remote-configs {text!r}: use BATCHxCONCURRENCY items, e.g. 128x4,32x1")
+    return configs
 
 
 def servers(text: str) -> list[int]:

@@ -38,13 +38,15 @@ def test_xquad_alone_and_only_remote() -> None:
     steps = planned("--sizes", "xquad-dev")
     assert steps["xquad"] is not None and not steps["sizes"]
     assert steps["reference"] is None and steps["remote"] is None and steps["server"] is None
-    steps = planned("--only", "remote", "--embed-servers", "1,3")
+    steps = planned("--only", "remote", "--embed-servers", "1,3", "--remote-configs", "128x4,32X1")
     assert steps["remote"]["servers"] == [1, 3] and steps["xquad"] is None and not steps["sizes"]
+    assert steps["remote"]["configs"] == [[128, 4], [32, 1]]
     assert steps["reference"] is None and steps["server"] is None
     assert planned("--skip", "xquad")["xquad"] is None
 
 
-@pytest.mark.parametrize("argv", [["--only", "nothing"], ["--embed-servers", "0"], ["--embed-servers", "a"]])
+@pytest.mark.parametrize("argv", [["--only", "nothing"], ["--embed-servers", "0"], ["--embed-servers", "a"],
+                                  ["--remote-configs", "128"], ["--remote-configs", "0x4"]])
 def test_bad_flags_are_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
