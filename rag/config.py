@@ -35,6 +35,9 @@ class Settings:
     llm_model: str = "gpt-4o-mini"
     openai_api_key: str = field(default="", repr=False)  # never printed
     openai_base_url: str = ""
+    # RAG_EMBED=openai: several OpenAI-compatible embedding servers (base URLs, e.g. http://gpu1:8080/v1);
+    # batches are spread over them. Empty: the one server of OPENAI_BASE_URL (or OpenAI itself).
+    embed_urls: tuple[str, ...] = ()
     mode: Mode = "auto"
     k: int = 5
     # Chunk size counts the embedding model's own tokens (e5's window is 512).
@@ -107,6 +110,9 @@ class Settings:
             raise ConfigError(f"RAG_API_MAX_REQUEST_KB must be at least 1, not {self.api_max_request_kb}")
         if self.answerer not in ("rules", "learned"):
             raise ConfigError(f"RAG_ANSWERER must be 'rules' or 'learned', not {self.answerer!r}")
+        for url in self.embed_urls:
+            if not _is_http_url(url):
+                raise ConfigError(f"RAG_EMBED_URLS: {url!r} is not an http(s) base URL (e.g. http://127.0.0.1:8080/v1)")
         if self.chunk_tokens > 480:
             raise ConfigError("RAG_CHUNK_TOKENS must stay under the embedding window (480)")
 
@@ -137,6 +143,7 @@ class Settings:
             llm_model=get("RAG_LLM_MODEL") or defaults.llm_model,
             openai_api_key=get("OPENAI_API_KEY"),
             openai_base_url=get("OPENAI_BASE_URL"),
+            embed_urls=tuple(u.strip() for u in get("RAG_EMBED_URLS").split(",") if u.strip()),
             mode=(get("RAG_MODE") or defaults.mode).lower(),  # type: ignore[arg-type]
             k=get_number("RAG_K", defaults.k),
             chunk_tokens=get_number("RAG_CHUNK_TOKENS", defaults.chunk_tokens),
@@ -160,6 +167,17 @@ class Settings:
         )
         settings.validate()
         return settings
+
+
+def _is_http_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 # The env vars a user can set, with what they do: the README's config table is built from this.
@@ -188,6 +206,8 @@ ENV_VARS: dict[str, str] = {
     "RAG_ANSWERER": "extractive answerer: rules (default) or learned (rag/answer, trained on xquad-dev)",
     "RAG_ANSWER_RULES_OFF": "comma-separated answer rules to switch off "
                             "(default short_answer; empty: all on; see rag eval --ablate)",
+    "RAG_EMBED_URLS": "RAG_EMBED=openai: comma-separated base URLs of several embedding servers, batches spread "
+                      "over them, a failed batch retried on another (default: OPENAI_BASE_URL alone)",
     "OPENAI_API_KEY": "key for OpenAI or a compatible server (enables llm mode in auto)",
     "OPENAI_BASE_URL": "OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1",
 }
