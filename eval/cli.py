@@ -22,7 +22,10 @@ import argparse
 import sys
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+
+if TYPE_CHECKING:
+    from rag.pipeline import Pipeline
 
 EXIT_OK, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
 DEFAULT_OUT = Path("eval/out")
@@ -113,7 +116,7 @@ def _settings(args: argparse.Namespace, home: Path | None, extra: Mapping[str, A
     return settings
 
 
-def _ingest(pipeline: Any, corpus: str, show_progress: bool) -> None:
+def _ingest(pipeline: Pipeline, corpus: str, show_progress: bool) -> None:
     from rag.errors import InputError
 
     if not Path(corpus).exists():
@@ -258,7 +261,8 @@ def _judge(args: argparse.Namespace, settings: Any, result: Any) -> dict[str, An
     if not settings.llm_configured:
         print("--judge skipped: no LLM configured (set OPENAI_API_KEY and/or OPENAI_BASE_URL)", file=sys.stderr)
         return None
-    from eval.judge import judge_outcomes, make_client
+    from eval.judge import judge_outcomes
+    from rag.openai_client import make_client
 
     return judge_outcomes(result.outcomes, settings.llm_model, make_client(settings))
 
