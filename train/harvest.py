@@ -25,11 +25,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from train.data import PROBE_ARTICLES, TEST_ARTICLES, Article, Question, document_text, load
+from train.data import LANGS, PROBE_ARTICLES, TEST_ARTICLES, Article, Question, document_text, load
 
 CACHE = Path(__file__).resolve().parents[1] / ".cache" / "answerer"
 DOC_LANGS = ("en", "de", "es", "ru")
-QUESTION_LANGS = ("en", "de", "es", "ro", "ru", "tr", "el", "vi")
+# Every question is asked in its document's language and in CROSS_ASKS others, rotating over all 12
+# xquad languages (the cross-lingual case, in scripts with and without capitals).
+QUESTION_LANGS = LANGS
+CROSS_ASKS = 3
 CONFIGS = 4
 K = 5
 
@@ -172,7 +175,8 @@ def _plan(questions: list[Question], pool: Sequence[str], absent: set[str], lang
                 plan.append((q, cross if n % 2 else doc_lang, "absent"))
             continue
         plan.append((q, doc_lang, "answerable"))
-        plan.append((q, cross, "answerable"))
+        for step in range(CROSS_ASKS):
+            plan.append((q, other[(n + 3 * config + step * 4) % len(other)], "answerable"))
         if (n + config) % 4 == 0:
             plan.append((q, other[(n + config) % len(other)], "removed"))
     return plan
