@@ -25,14 +25,16 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from train.data import LANGS, PROBE_ARTICLES, TEST_ARTICLES, Article, Question, document_text, load
+from train.data import LANGS, PROBE_ARTICLES  # noqa: F401  (LANGS: see QUESTION_LANGS), TEST_ARTICLES, Article, Question, document_text, load
 
 CACHE = Path(__file__).resolve().parents[1] / ".cache" / "answerer"
 DOC_LANGS = ("en", "de", "es", "ru")
-# Every question is asked in its document's language and in CROSS_ASKS others, rotating over all 12
-# xquad languages (the cross-lingual case, in scripts with and without capitals).
-QUESTION_LANGS = LANGS
-CROSS_ASKS = 3
+# Every question is asked in its document's language and in CROSS_ASKS others, rotating over
+# QUESTION_LANGS. Measured (held-out xquad-dev, first statement): all 12 xquad languages with
+# CROSS_ASKS = 3 (4855 asks) gave 0.656 against 0.699 for these 8 with one cross-lingual ask
+# (2601 asks): the 8 stay. ``LANGS`` and 3 reproduce the larger harvest.
+QUESTION_LANGS = ("en", "de", "es", "ro", "ru", "tr", "el", "vi")
+CROSS_ASKS = 1
 CONFIGS = 4
 K = 5
 

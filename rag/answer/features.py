@@ -29,7 +29,7 @@ SENTENCE_FEATURES = (
     "chunk_overlap", "name_share", "chunk_name_share", "names_absent", "names_absent_nonlatin", "has_names",
     "latin_question", "has_digit", "new_capitals", "length", "type_number_digit", "type_date_year",
     "type_name_capital", "type_long_length", "question_weight", "overlap_gap", "best_similarity", "position",
-    "first_in_document", "known_share", "sentence_term_share", "chunk_term_share",
+    "first_in_document",
 )
 # A learned similarity: the question vector times the sentence vector, dimension by dimension (e5's
 # 384). A linear unit over these is a diagonal bilinear form q^T diag(w) s: language-neutral, it can
@@ -46,7 +46,6 @@ class QuestionTerms:
     names: frozenset[str]
     names_absent: float  # share of the question's names the corpus lacks
     latin: float  # share of the question's letters in Latin script (its names can match Latin text)
-    known: float  # share of the question's terms the corpus has: low when no document is in its language
 
     @property
     def total_weight(self) -> float:
@@ -60,8 +59,7 @@ class QuestionTerms:
         absent = sum(1 for n in names if weights.get(n, term_weight(n)) <= 0) / len(names) if names else 0.0
         letters = [c for c in question if c.isalpha()]
         latin = sum(1 for c in letters if c.isascii() or "\u00c0" <= c <= "\u024f") / len(letters) if letters else 1.0
-        known = sum(1 for w in weights.values() if w > 0) / len(weights) if weights else 0.0
-        return cls(terms, weights, names, absent, latin, known)
+        return cls(terms, weights, names, absent, latin)
 
 
 def name_words(question: str) -> list[str]:
@@ -129,9 +127,6 @@ def sentence_features(found: list[Candidate], question_vector: np.ndarray, quest
     total = question.total_weight
     overlaps = np.array([_overlap(c.text, question, total) for c in found])
     p_number, p_date, p_name, _p_short, p_long = type_probs
-    # Unweighted share of the question's terms in the text: function words too, so it is high when
-    # the text is in the question's language and low across languages (names and numbers only).
-    chunk_shares = {c.hit.chunk.chunk_id: _term_share(c.hit.chunk.text, question) for c in found}
     rows = []
     for n, c in enumerate(found):
         sentences = c.hit.chunk.sentences
@@ -151,7 +146,6 @@ def sentence_features(found: list[Candidate], question_vector: np.ndarray, quest
             p_number * digit, p_date * year, p_name * min(capitals, 1.0), p_long * length,
             math.log1p(total), overlaps[n] - overlaps.max(), debiased[order[0]],
             c.index / max(1, len(sentences) - 1), float(c.hit.chunk.position == 0 and c.index == 0),
-            question.known, _term_share(c.text, question), chunk_shares[c.hit.chunk.chunk_id],
         ])
     return np.asarray(rows, dtype=np.float64)
 
@@ -181,13 +175,6 @@ def _overlap(text: str, question: QuestionTerms, total: float) -> float:
         return 0.0
     present = passage_term_prefixes(text)
     return sum(w for t, w in question.weights.items() if t in present) / total
-
-
-def _term_share(text: str, question: QuestionTerms) -> float:
-    if not question.terms:
-        return 0.0
-    present = passage_term_prefixes(text)
-    return sum(1 for t in question.terms if t in present) / len(question.terms)
 
 
 def _name_share(text: str, question: QuestionTerms) -> float:
