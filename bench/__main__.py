@@ -2,12 +2,14 @@
 
     python -m bench                               # seeds, 1k, 10k (+ reference, remote, chroma server)
     python -m bench --sizes seeds,1k,10k,100k     # 100k is opt-in (cached embeddings, see below)
+    python -m bench --sizes xquad-dev             # only the LlamaIndex comparison on ../shared/data/xquad-dev
     python -m bench --quick                       # seeds + a tiny corpus, 1 repeat, no servers (~1 min)
     python -m bench --render bench/results.json   # tables and plot again (targets re-judged) from a results file
 
 Each size runs in its own child process (its peak RSS is its own); then the
-plain-LlamaIndex reference, the remote-embeddings measure and the Chroma
-server measure, each in a child too. Results: a table on the console,
+plain-LlamaIndex reference, the remote-embeddings measure, the Chroma
+server measure and the xquad-dev comparison (bench/xquad.py: the product
+beside three LlamaIndex variants on a real corpus), each in a child too. Results: a table on the console,
 ``--out`` (bench/results.json) and a PNG beside it (bench/results.png).
 
 Sizes of 100k chunks and more take their passage embeddings from
@@ -32,8 +34,9 @@ from typing import Any, Sequence
 from rag.offline import apply_offline_env
 
 BENCH_DIR = Path(__file__).resolve().parent
-DEFAULT_SIZES = "seeds,1k,10k"
-PARTS = ("reference", "remote", "server", "cold")
+DEFAULT_SIZES = "seeds,1k,10k,xquad-dev"
+XQUAD = "xquad-dev"  # a named real corpus, not a synthetic size
+PARTS = ("reference", "remote", "server", "cold", "xquad")
 CACHED_FROM_CHUNKS = 100_000  # sizes this big take their embeddings from the cache
 FEW_INGESTS_FROM_CHUNKS = 10_000  # sizes this big ingest once unless --ingest-repeats says otherwise
 
@@ -42,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rag bench", description="Speed benchmark of the rag pipeline "
                                 "(ingest, query, cold start, memory) next to a plain LlamaIndex pipeline.")
     p.add_argument("--sizes", default=DEFAULT_SIZES,
-                   help=f"comma-separated: seeds, tiny, 1k, 10k, 100k or a chunk count (default {DEFAULT_SIZES})")
+                   help=f"comma-separated: seeds, tiny, 1k, 10k, 100k, a chunk count, or {XQUAD} (the real corpus "
+                        f"in ../shared, product vs LlamaIndex variants) (default {DEFAULT_SIZES})")
     p.add_argument("--repeats", type=int, default=3, help="repeats of each measure (default 3)")
     p.add_argument("--ingest-repeats", type=int, default=None,
                    help=f"fresh ingests per size (default: --repeats below {FEW_INGESTS_FROM_CHUNKS:,} chunks, 1 above)")
@@ -53,8 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", default=None, help="also write the tables as Markdown to this file")
     p.add_argument("--quick", action="store_true",
                    help="seeds + a tiny corpus, 1 repeat, 6 questions, no servers: a smoke test")
+    p.add_argument("--only", default="", metavar="PARTS",
+                   help=f"run only these parts (no sizes, except with xquad): {', '.join(PARTS[:3] + PARTS[4:])}")
     p.add_argument("--skip", default="", help=f"comma-separated parts to leave out: {', '.join(PARTS)}")
     p.add_argument("--server-size", default="1k", help="corpus size for the Chroma server measure (default 1k)")
+    p.add_argument("--xquad-dir", default=None,
+                   help="the xquad-dev folder (docs/ + gold.jsonl; default ../shared/data/xquad-dev beside the checkout)")
+    p.add_argument("--embed-servers", default="1,2",
+                   help="remote measure: numbers of loopback embedding servers to spread one ingest's texts over "
+                        "(RAG_EMBED_URLS; default 1,2)")
+    p.add_argument("--remote-configs", default="128x4,128x1,32x4,32x1",
+                   help="remote measure: batch x concurrency settings against one server (default 128x4,128x1,32x4,32x1)")
     p.add_argument("--remote-texts", type=int, default=512, help="texts for the remote-embeddings measure (default 512)")
     p.add_argument("--model-chunks", type=int, default=1100,
                    help="chunks of text (a sample of files, at bigger sizes) for the model's own throughput (default 1100)")
@@ -99,17 +112,29 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
     unknown = skip - set(PARTS)
     if unknown:
         raise ValueError(f"--skip: unknown part(s) {', '.join(sorted(unknown))}; choose from {', '.join(PARTS)}")
-    sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    if only - set(PARTS):
+        raise ValueError(f"--only: unknown part(s) {', '.join(sorted(only - set(PARTS)))}; choose from {', '.join(PARTS)}")
+    names = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    if only:  # e.g. --only remote: that part alone, no corpus sizes
+        skip |= set(PARTS) - only
+        names = [XQUAD] if "xquad" in only else []
+    xquad = any(n.lower() == XQUAD for n in names) and "xquad" not in skip
+    sizes = [parse_size(s) for s in names if s.lower() != XQUAD]
+    notes = []
+    if not sizes and not args.quick and not only:  # only the real corpus asked for: the synthetic-size parts are left out
+        skip |= {"reference", "remote", "server"}
+        notes.append(f"--sizes {XQUAD} alone: only the xquad-dev comparison runs")
     approx = {parse_size(s).name for s in args.approx.split(",") if s.strip()}
     repeats, cold_runs, questions, model_chunks = args.repeats, args.cold_runs, args.questions, args.model_chunks
-    notes = []
     if args.quick:
         sizes = [parse_size("seeds"), parse_size("tiny")]
+        xquad = False
         repeats, cold_runs, questions, model_chunks = 1, 1, questions or 6, 3
         skip |= {"remote", "server"}
         notes.append("--quick: seeds + a tiny corpus (cached/approximate embeddings), 1 repeat, 6 questions, "
                      "model throughput on a 3-chunk sample, no servers: a smoke test, not numbers to quote")
-    if "reference" not in skip and not any(s.name == "seeds" for s in sizes):
+    if "reference" not in skip and sizes and not any(s.name == "seeds" for s in sizes):
         sizes.insert(0, parse_size("seeds"))
         notes.append("seeds added to the sizes: the LlamaIndex comparison needs the product's numbers on them")
     if repeats < 1:
@@ -152,11 +177,33 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
         "sizes": size_jobs,
         "reference": None if "reference" in skip else common | {"ingest_repeats": repeats, "small_chunks": not args.quick},
         "remote": None if "remote" in skip else common | {"texts": args.remote_texts,
-                                                            "configs": [[128, 4], [128, 1], [32, 4], [32, 1]]},
+                                                            "configs": remote_configs(args.remote_configs),
+                                                            "servers": servers(args.embed_servers)},
         "server": None if "server" in skip else common | {"size": args.server_size},
+        "xquad": common | {"ingest_repeats": args.ingest_repeats or 1, "data_dir": args.xquad_dir} if xquad else None,
         "notes": notes,
         "quick": args.quick,
     }
+
+
+def remote_configs(text: str) -> list[list[int]]:
+    try:
+        configs = [[int(n) for n in item.lower().split("x")] for item in text.split(",") if item.strip()]
+    except ValueError:
+        configs = []
+    if not configs or any(len(c) != 2 or min(c) < 1 for c in configs):
+        raise ValueError(f"--remote-configs {text!r}: use BATCHxCONCURRENCY items, e.g. 128x4,32x1")
+    return configs
+
+
+def servers(text: str) -> list[int]:
+    try:
+        counts = sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        raise ValueError(f"--embed-servers {text!r}: use numbers, e.g. 1,2") from None
+    if not counts or counts[0] < 1:
+        raise ValueError(f"--embed-servers {text!r}: each count must be at least 1")
+    return counts
 
 
 def machine() -> dict[str, Any]:
@@ -206,11 +253,14 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"[bold]size {cfg['size']}[/] ({cfg['embeddings']} embeddings, {cfg['ingest_repeats']} fresh ingest(s))")
         results["sizes"][cfg["size"]] = out = run_child("size", cfg, echo)
         failed |= "error" in out
-    for part, job in (("reference", "reference"), ("remote", "remote"), ("server", "chroma-server")):
+    for part, job in (("reference", "reference"), ("remote", "remote"), ("server", "chroma-server"),
+                      ("xquad", "xquad")):
         if steps[part] is not None:
             console.print(f"[bold]{part}[/]")
             results[part] = out = run_child(job, steps[part], echo)
             failed |= "error" in out
+            if out.get("skipped"):
+                console.print(f"[yellow]note:[/] {out['skipped']}")
     results["meta"]["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     results["meta"]["seconds"] = round(time.time() - started, 1)
     results["comparison"] = report.compare_reference(results)

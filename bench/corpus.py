@@ -90,8 +90,8 @@ class SentencePool:
 
 def sentence_pool(seeds_dir: Path = SEEDS_DIR) -> SentencePool:
     """The seeds' sentences and headings by language (fewer than 3 words: dropped)."""
-    from rag.embedding import token_count
-    from rag.loading import SkipFile, discover, load_file
+    from rag.e5 import token_count
+    from rag.ingest.loading import SkipFile, discover, load_file
     from rag.text import split_sentences
 
     files, _ = discover([seeds_dir])
@@ -166,7 +166,7 @@ class Corpus:
 
 
 def seeds_corpus(seeds_dir: Path = SEEDS_DIR) -> Corpus:
-    from rag.loading import discover
+    from rag.ingest.loading import discover
 
     files, _ = discover([seeds_dir])
     chars = sum(len(p.read_text(encoding="utf-8", errors="replace")) for p in files)

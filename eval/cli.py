@@ -20,7 +20,10 @@ import sys
 import tempfile
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+
+if TYPE_CHECKING:
+    from rag.pipeline import Pipeline
 
 EXIT_OK, EXIT_REGRESSION, EXIT_ERROR = 0, 1, 2
 DEFAULT_OUT = Path("eval/out")
@@ -103,7 +106,7 @@ def _settings(args: argparse.Namespace, home: Path | None) -> Any:
     return settings
 
 
-def _ingest(pipeline: Any, corpus: str, show_progress: bool) -> None:
+def _ingest(pipeline: Pipeline, corpus: str, show_progress: bool) -> None:
     from rag.errors import InputError
 
     if not Path(corpus).exists():
@@ -219,7 +222,8 @@ def _judge(args: argparse.Namespace, settings: Any, result: Any) -> dict[str, An
     if not settings.llm_configured:
         print("--judge skipped: no LLM configured (set OPENAI_API_KEY and/or OPENAI_BASE_URL)", file=sys.stderr)
         return None
-    from eval.judge import judge_outcomes, make_client
+    from eval.judge import judge_outcomes
+    from rag.openai_client import make_client
 
     return judge_outcomes(result.outcomes, settings.llm_model, make_client(settings))
 

@@ -47,17 +47,6 @@ def parse_verdict(reply: str) -> tuple[bool | None, str]:
     return None, "unreadable judge reply"
 
 
-def make_client(settings: Any) -> Any:
-    from openai import OpenAI
-
-    return OpenAI(
-        api_key=settings.openai_api_key or "not-needed",
-        base_url=settings.openai_base_url or None,
-        timeout=settings.llm_timeout_s,
-        max_retries=settings.llm_max_retries,
-    )
-
-
 def judge_outcomes(outcomes: Sequence[Outcome], model: str, client: Any) -> dict[str, Any]:
     """Ask the judge about every given answer; the "judge" section of report.json."""
     verdicts: dict[str, dict[str, Any]] = {}

@@ -91,7 +91,8 @@ def _got(row: Mapping[str, Any]) -> str:
 
 
 def _failure(row: Mapping[str, Any]) -> list[str]:
-    cross = {True: ", cross-lingual", False: ", same language"}.get(row.get("crosslingual"), "")
+    crosslingual: Any = row.get("crosslingual")  # True, False or None
+    cross = {True: ", cross-lingual", False: ", same language"}.get(crosslingual, "")
     rank = row.get("retrieval_rank")
     lines = [
         f"### {_md(row['id'])} ({row['lang']}{cross})",

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from rag.errors import InputError, LLMError
+
+if TYPE_CHECKING:
+    from rag.pipeline import Pipeline
 
 from eval.gold_format import GoldItem
 from eval.scoring import MIN_RETRIEVAL_DEPTH, Ranked, Row, is_crosslingual, score_row, source_matches
@@ -50,7 +53,7 @@ class RunResult:
     seconds: float
 
 
-def ask_one(pipeline: Any, item: GoldItem, k: int, depth: int) -> Outcome:
+def ask_one(pipeline: Pipeline, item: GoldItem, k: int, depth: int) -> Outcome:
     """Ask one gold question; retrieval ranking at ``depth`` (>= k)."""
     outcome = Outcome(item)
     try:
@@ -63,7 +66,7 @@ def ask_one(pipeline: Any, item: GoldItem, k: int, depth: int) -> Outcome:
     outcome.cited = [(c.source, c.chunk) for c in answer.citations]
     outcome.passages = [(c.source, c.text) for c in answer.citations]
     outcome.latency_ms = float(answer.timings_ms.get("total", 0.0))
-    outcome.short_answer = getattr(answer, "short_answer", None)
+    outcome.short_answer = answer.short_answer
     hits = answer.hits
     if depth > k:
         hits = pipeline.retrieve(item.question, k=depth)
@@ -72,9 +75,9 @@ def ask_one(pipeline: Any, item: GoldItem, k: int, depth: int) -> Outcome:
     return outcome
 
 
-def _document_languages(pipeline: Any, outcomes: Sequence[Outcome], sources: Sequence[str]) -> dict[str, str]:
+def _document_languages(pipeline: Pipeline, outcomes: Sequence[Outcome], sources: Sequence[str]) -> dict[str, str]:
     """File name -> language for every indexed file a gold source names."""
-    from rag.retrieval import Filters
+    from rag.retrieve.hybrid import Filters
 
     langs: dict[str, str] = {}
     for outcome in outcomes:
@@ -107,7 +110,7 @@ def _document_language(item: GoldItem, langs: dict[str, str]) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
-def run_gold(pipeline: Any, items: Sequence[GoldItem], k: int, progress: QuestionProgress | None = None) -> RunResult:
+def run_gold(pipeline: Pipeline, items: Sequence[GoldItem], k: int, progress: QuestionProgress | None = None) -> RunResult:
     """Ask every gold question, then score: rows in gold order."""
     started = time.perf_counter()
     depth = max(k, MIN_RETRIEVAL_DEPTH)
@@ -117,8 +120,8 @@ def run_gold(pipeline: Any, items: Sequence[GoldItem], k: int, progress: Questio
         if progress:
             progress(i + 1, len(items))
     stats = pipeline.stats()
-    sources = [str(s) for s in stats.get("sources", [])]
-    corpus_langs = sorted(str(lang) for lang in dict(stats.get("languages", {})))
+    sources = list(stats.sources)
+    corpus_langs = sorted(stats.languages)
     langs = _document_languages(pipeline, outcomes, sources)
     warnings = [
         f'gold source "{prefix}" matches no indexed file'

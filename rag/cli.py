@@ -12,11 +12,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from rag.config import Settings
 from rag.errors import RagError
 from rag.text import printable
+
+if TYPE_CHECKING:
+    from rag.pipeline import Pipeline
+    from rag.retrieve.hybrid import Filters
+    from rag.types import Answer
 
 # `rag ingest` finished and indexed every other file, but skipped some (each named on stderr).
 EXIT_SKIPPED = 3
@@ -78,7 +83,7 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
     return Settings.from_env().with_overrides(home=getattr(args, "index_dir", None), **overrides)
 
 
-def _pipeline(settings: Settings):  # type: ignore[no-untyped-def]
+def _pipeline(settings: Settings) -> Pipeline:
     from rag.pipeline import Pipeline
 
     return Pipeline(settings)
@@ -125,7 +130,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if not args.batch and not args.question:
         raise RagError("give a question, or --batch FILE")
     settings = _settings(args, mode=args.mode, k=args.k)
-    from rag.retrieval import Filters
+    from rag.retrieve.hybrid import Filters
 
     filters = Filters(lang=args.lang or "", source=args.source or "")
     pipeline = _pipeline(settings)
@@ -135,22 +140,20 @@ def cmd_ask(args: argparse.Namespace) -> int:
         answer = pipeline.ask(args.question, filters=filters)
         print(json.dumps(answer.to_json(), ensure_ascii=False))
         return 0
-    answer = None
+    stream = pipeline.ask_stream(args.question, filters=filters)
     streamed = False
-    for event in pipeline.ask_stream(args.question, filters=filters):
-        if isinstance(event, str):
-            print(event, end="", flush=True)
-            streamed = True
-        else:
-            answer = event
+    for delta in stream:
+        print(delta, end="", flush=True)
+        streamed = True
+    answer = stream.answer()
     if streamed:
         print("\n")
     print(format_answer(answer, include_text=not streamed))
     return 0
 
 
-def _ask_batch(pipeline, path: str, filters, as_json: bool) -> int:  # type: ignore[no-untyped-def]
-    from rag.pipeline import iter_batch_questions
+def _ask_batch(pipeline: Pipeline, path: str, filters: Filters, as_json: bool) -> int:
+    from rag.jsonl import iter_batch_questions
 
     if path == "-":
         lines = sys.stdin.read().splitlines()
@@ -184,7 +187,7 @@ def _shortened(question: str) -> str:
     return f"{question[:ECHOED_QUESTION_CHARS]}... ({len(question)} characters)"
 
 
-def format_answer(answer, include_text: bool = True) -> str:  # type: ignore[no-untyped-def]
+def format_answer(answer: Answer, include_text: bool = True) -> str:
     lines = [answer.answer] if include_text else []
     lines.append("")
     if answer.citations:
@@ -198,13 +201,13 @@ def format_answer(answer, include_text: bool = True) -> str:  # type: ignore[no-
 def cmd_stats(args: argparse.Namespace) -> int:
     stats = _pipeline(_settings(args)).stats()
     if args.json:
-        print(json.dumps(stats, ensure_ascii=False))
+        print(json.dumps(stats.to_json(), ensure_ascii=False))
         return 0
-    print(f"documents: {stats['documents']}")
-    print(f"chunks:    {stats['chunks']}")
-    print(f"languages: {', '.join(f'{k} ({v})' for k, v in stats['languages'].items()) or '-'}")  # type: ignore[union-attr]
-    print(f"model:     {stats['embedding_model']}")
-    print(f"store:     {stats['store']}")
+    print(f"documents: {stats.documents}")
+    print(f"chunks:    {stats.chunks}")
+    print(f"languages: {', '.join(f'{k} ({v})' for k, v in stats.languages.items()) or '-'}")
+    print(f"model:     {stats.embedding_model}")
+    print(f"store:     {stats.store}")
     return 0
 
 

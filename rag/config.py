@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from rag.errors import ConfigError
+from rag.errors import ConfigError, InputError, RagError
 
 EmbedBackend = Literal["e5", "openai"]
 Mode = Literal["auto", "extractive", "llm"]
@@ -35,6 +35,9 @@ class Settings:
     llm_model: str = "gpt-4o-mini"
     openai_api_key: str = field(default="", repr=False)  # never printed
     openai_base_url: str = ""
+    # RAG_EMBED=openai: several OpenAI-compatible embedding servers (base URLs, e.g. http://gpu1:8080/v1);
+    # batches are spread over them. Empty: the one server of OPENAI_BASE_URL (or OpenAI itself).
+    embed_urls: tuple[str, ...] = ()
     mode: Mode = "auto"
     k: int = 5
     # Chunk size counts the embedding model's own tokens (e5's window is 512).
@@ -58,7 +61,7 @@ class Settings:
     # Documents are embedded and written in groups of about this many texts (chunks and sentences):
     # the model runs larger batches and Chroma gets fewer, larger writes; each group is one commit.
     ingest_batch_texts: int = 256
-    # Crash tests only (rag.faults): stop an ingest at a named step; empty in normal use.
+    # Crash tests only (rag.ingest.faults): stop an ingest at a named step; empty in normal use.
     fault_at: str = ""
     # `rag serve`: with a key set, every /v1 request must send `Authorization: Bearer <key>`.
     api_key: str = field(default="", repr=False)
@@ -98,8 +101,7 @@ class Settings:
             raise ConfigError(f"RAG_EMBED must be 'e5' or 'openai', not {self.embed!r}")
         if self.mode not in ("auto", "extractive", "llm"):
             raise ConfigError(f"mode must be auto, extractive or llm, not {self.mode!r}")
-        if self.k < 1 or self.k > 50:
-            raise ConfigError(f"k must be between 1 and 50, not {self.k}")
+        checked_k(self.k, ConfigError)
         if self.chunk_overlap_tokens >= self.chunk_tokens:
             raise ConfigError("RAG_CHUNK_OVERLAP must be smaller than RAG_CHUNK_TOKENS")
         if self.ingest_batch_texts < 1:
@@ -108,6 +110,9 @@ class Settings:
             raise ConfigError(f"RAG_API_MAX_REQUEST_KB must be at least 1, not {self.api_max_request_kb}")
         if self.answerer not in ("rules", "learned"):
             raise ConfigError(f"RAG_ANSWERER must be 'rules' or 'learned', not {self.answerer!r}")
+        for url in self.embed_urls:
+            if not _is_http_url(url):
+                raise ConfigError(f"RAG_EMBED_URLS: {url!r} is not an http(s) base URL (e.g. http://127.0.0.1:8080/v1)")
         if self.chunk_tokens > 480:
             raise ConfigError("RAG_CHUNK_TOKENS must stay under the embedding window (480)")
 
@@ -138,6 +143,7 @@ class Settings:
             llm_model=get("RAG_LLM_MODEL") or defaults.llm_model,
             openai_api_key=get("OPENAI_API_KEY"),
             openai_base_url=get("OPENAI_BASE_URL"),
+            embed_urls=tuple(u.strip() for u in get("RAG_EMBED_URLS").split(",") if u.strip()),
             mode=(get("RAG_MODE") or defaults.mode).lower(),  # type: ignore[arg-type]
             k=get_number("RAG_K", defaults.k),
             chunk_tokens=get_number("RAG_CHUNK_TOKENS", defaults.chunk_tokens),
@@ -163,6 +169,17 @@ class Settings:
         return settings
 
 
+def _is_http_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 # The env vars a user can set, with what they do: the README's config table is built from this.
 ENV_VARS: dict[str, str] = {
     "RAG_HOME": "index directory (default ./.rag); --index-dir wins",
@@ -179,16 +196,30 @@ ENV_VARS: dict[str, str] = {
     "RAG_LLM_RETRIES": "retries on 429/5xx with backoff (default 3)",
     "RAG_UI_AUTH": "user:password to require a login in the UI",
     "RAG_UI_MAX_UPLOAD_MB": "largest upload the UI accepts (default 20)",
-    "RAG_UI_EXAMPLES": "example questions on the UI's landing chat, separated by | (default: three for the seeds demo; empty: none)",
+    "RAG_UI_EXAMPLES": "example questions on the UI's landing chat, separated by | "
+                       "(default: three for the seeds demo; empty: none)",
     "RAG_MAX_FILE_MB": "larger files are skipped unread at ingest (default 50)",
     "RAG_INGEST_BATCH_TEXTS": "texts embedded and committed together at ingest (default 256)",
     "RAG_API_KEY": "bearer key `rag serve` requires on /v1 requests (default: none, loopback only)",
     "RAG_API_MAX_REQUEST_KB": "largest request body `rag serve` reads (default 1024)",
     "RAG_ANSWER_WEIGHTS": "extractive answerer weights file (default: the shipped rag/answer/weights/answerer-v1.json)",
     "RAG_ANSWERER": "extractive answerer: rules (default) or learned (rag/answer, trained on xquad-dev)",
-    "RAG_ANSWER_RULES_OFF": "comma-separated answer rules to switch off (default short_answer; empty: all on; see rag eval --ablate)",
+    "RAG_ANSWER_RULES_OFF": "comma-separated answer rules to switch off "
+                            "(default short_answer; empty: all on; see rag eval --ablate)",
+    "RAG_EMBED_URLS": "RAG_EMBED=openai: comma-separated base URLs of several embedding servers, batches spread "
+                      "over them, a failed batch retried on another (default: OPENAI_BASE_URL alone)",
     "OPENAI_API_KEY": "key for OpenAI or a compatible server (enables llm mode in auto)",
     "OPENAI_BASE_URL": "OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1",
 }
 
 __all__ = ["Settings", "Mode", "EmbedBackend", "ENV_VARS"]
+
+
+K_MIN, K_MAX = 1, 50  # passages retrieved per question: Settings, a per-call k, the UI's slider
+
+
+def checked_k(k: int, error: type[RagError] = InputError) -> int:
+    """``k`` if it is a whole number of passages in K_MIN..K_MAX, else ``error`` with one line."""
+    if isinstance(k, bool) or not isinstance(k, int) or not K_MIN <= k <= K_MAX:
+        raise error(f"k must be between {K_MIN} and {K_MAX}, not {k}")
+    return k

@@ -15,3 +15,15 @@ def json_lines(lines: Iterable[str]) -> Iterator[tuple[int, Any, str | None]]:
             yield number, json.loads(raw), None
         except json.JSONDecodeError as exc:
             yield number, None, f"not valid JSON ({exc.msg}, column {exc.colno})"
+
+
+def iter_batch_questions(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, object]]]:
+    """Parse ``rag ask --batch`` JSON lines: (line number, object with at least "question")."""
+    from rag.errors import InputError
+
+    for number, item, error in json_lines(lines):
+        if error:
+            raise InputError(f"line {number}: {error}")
+        if not isinstance(item, dict) or not isinstance(item.get("question"), str):
+            raise InputError(f'line {number}: expected an object with a "question" string')
+        yield number, item

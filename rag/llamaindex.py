@@ -20,6 +20,10 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
+from rag.offline import apply_offline_env
+
+apply_offline_env()  # before llama-index is imported (its caches, no downloads)
+
 try:
     from llama_index.core.base.base_query_engine import BaseQueryEngine
     from llama_index.core.base.base_retriever import BaseRetriever
@@ -30,13 +34,14 @@ except ModuleNotFoundError as exc:  # a core dependency, but say what to install
     raise ImportError(f"rag.llamaindex needs llama-index-core ({exc.name} is missing): "
                       f"pip install 'llama-index-core>=0.14,<0.15'") from None
 
-from rag.config import Mode, Settings
-from rag.errors import InputError
-from rag.loading import Skipped, doc_id_for
-from rag.pipeline import Pipeline
-from rag.retrieval import Filters
-from rag.text import detect_language, normalize_spaces
-from rag.types import Answer, Document, Hit
+from rag.config import Mode, Settings  # noqa: E402 (after the offline settings)
+from rag.errors import InputError  # noqa: E402 (after the offline settings)
+from rag.ingest.loading import Skipped, doc_id_for  # noqa: E402 (after the offline settings)
+from rag.pipeline import Pipeline  # noqa: E402 (after the offline settings)
+from rag.retrieve.hybrid import Filters  # noqa: E402 (after the offline settings)
+from rag.lang.detect import detect_language  # noqa: E402 (after the offline settings)
+from rag.text import normalize_spaces  # noqa: E402 (after the offline settings)
+from rag.types import Answer, Document, Hit  # noqa: E402 (after the offline settings)
 
 # Metadata a node carries for people and tools, but not into an LLM prompt or an embedding.
 _BOOKKEEPING_KEYS = ["chunk_id", "doc_id", "start", "end", "position", "cited"]

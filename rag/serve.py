@@ -25,7 +25,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -34,8 +34,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.config import Mode, Settings
 from rag.errors import IndexNotFoundError, InputError, LLMError, RagError, StoreUnavailableError
-from rag.llm import LLM_OPTIONS
+from rag.answer.llm import LLM_OPTIONS
 from rag.pipeline import Pipeline
+from rag.answer.stream import AnswerStream
 from rag.types import Answer
 
 # Model name -> answering mode (None: the configured one, RAG_MODE).
@@ -143,7 +144,7 @@ def _message_text(content: Any, index: int) -> str:
 
 
 def read_llm_options(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The sampling options the LLM answerer takes (``rag.llm.LLM_OPTIONS``), checked."""
+    """The sampling options the LLM answerer takes (``rag.answer.llm.LLM_OPTIONS``), checked."""
     options: dict[str, Any] = {}
     for name in sorted(LLM_OPTIONS):
         value = body.get(name)
@@ -230,33 +231,31 @@ def _sse(obj: Any) -> str:
     return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"
 
 
-def answer_events(pipeline: Pipeline, chat: ChatRequest) -> Iterator[str | Answer]:
-    """The one place that reads ``Pipeline.ask_stream``: text deltas (llm mode), then the Answer."""
-    return pipeline.ask_stream(chat.question, mode=chat.mode, history=chat.history, llm_options=chat.llm_options)
+def start_stream(pipeline: Pipeline, chat: ChatRequest) -> tuple[list[str], AnswerStream]:
+    """The first text delta (if any: none in extractive mode) and the stream: what fails before the
+    first token (a bad question, the LLM down) fails the request with its HTTP status, not inside a
+    200 stream."""
+    stream = pipeline.ask_stream(chat.question, mode=chat.mode, history=chat.history, llm_options=chat.llm_options)
+    first = next(stream, None)
+    if first is None:
+        stream.answer()  # extractive: the answer is ready, and its errors are raised here too
+    return ([] if first is None else [first]), stream
 
 
-def start_stream(pipeline: Pipeline, chat: ChatRequest) -> tuple[str | Answer, Iterator[str | Answer]]:
-    """The first event and the rest: what fails before the first token (a bad question, the LLM
-    down) fails the request with its HTTP status, not inside a 200 stream."""
-    events = answer_events(pipeline, chat)
-    return next(events), events
-
-
-def sse_stream(reply: _Reply, first: str | Answer, events: Iterator[str | Answer]) -> Iterator[str]:
+def sse_stream(reply: _Reply, first: list[str], stream: AnswerStream) -> Iterator[str]:
     """The SSE body: the answer's deltas, the sources list, a last chunk with the citations, [DONE].
     An error after the first token is sent as an OpenAI error event (clients raise it)."""
     yield reply.chunk({"role": "assistant", "content": ""})
     streamed = False
     try:
-        for event in chain([first], events):
-            if isinstance(event, str):
-                streamed = True
-                yield reply.chunk({"content": event})
-            else:
-                text = sources_text(event) if streamed else reply_content(event)
-                if text:
-                    yield reply.chunk({"content": text})
-                yield reply.chunk({}, "stop", **answer_fields(event))
+        for delta in chain(first, stream):
+            streamed = True
+            yield reply.chunk({"content": delta})
+        answer = stream.answer()
+        text = sources_text(answer) if streamed else reply_content(answer)
+        if text:
+            yield reply.chunk({"content": text})
+        yield reply.chunk({}, "stop", **answer_fields(answer))
         yield "data: [DONE]\n\n"
     except RagError as exc:
         yield _sse(error_for(exc).body())
@@ -292,8 +291,8 @@ def create_app(pipeline: Pipeline) -> FastAPI:
         chat = parse_chat_request(await read_json(request, settings.api_max_request_kb * 1024), settings)
         reply = _Reply(chat.model)
         if chat.stream:
-            first, events = await run_in_threadpool(start_stream, pipeline, chat)
-            return StreamingResponse(sse_stream(reply, first, events), media_type="text/event-stream",
+            first, stream = await run_in_threadpool(start_stream, pipeline, chat)
+            return StreamingResponse(sse_stream(reply, first, stream), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache"})
         answer = await run_in_threadpool(pipeline.ask, chat.question, mode=chat.mode, history=chat.history,
                                          llm_options=chat.llm_options)
@@ -302,7 +301,7 @@ def create_app(pipeline: Pipeline) -> FastAPI:
     @app.get("/health")
     def health() -> JSONResponse:
         try:
-            documents = pipeline.stats()["documents"]
+            documents = pipeline.stats().documents
         except RagError:
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok", "documents": documents})
@@ -315,7 +314,7 @@ def _model(name: str) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": 0, "owned_by": "rag"}
 
 
-def _key_check(key: str):  # type: ignore[no-untyped-def]
+def _key_check(key: str) -> Callable[[Request], None]:
     """A dependency refusing /v1 requests without ``Authorization: Bearer <key>`` (when a key is set)."""
     expected = key.encode("utf-8")
 
@@ -370,7 +369,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def make_server(app: FastAPI, log_level: str = "info"):  # type: ignore[no-untyped-def]
+def make_server(app: FastAPI, log_level: str = "info") -> Any:  # a uvicorn.Server
     """A uvicorn server for ``app``; run it with ``server.run(sockets=[bind_socket(...)])``."""
     import uvicorn
 

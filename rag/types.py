@@ -121,7 +121,7 @@ class Answer:
     mode: AnswerMode
     citations: list[Citation] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
-    hits: list[Hit] = field(default_factory=list)  # what retrieval returned (not in the JSON)
+    hits: list[Hit] = field(default_factory=list)  # what retrieval returned, best first (public; not in the JSON)
     id: Any = None
     # The answer itself when the question asks for a name, number, date or short phrase (a span
     # of the first cited sentence); None for an explanation, an abstention or LLM mode.
@@ -138,6 +138,22 @@ class Answer:
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
             "short_answer": self.short_answer,
         }
+
+
+@dataclass(frozen=True)
+class Stats:
+    """What the index holds (``Pipeline.stats``); ``to_json()`` is the `rag stats --json` contract."""
+
+    documents: int
+    chunks: int
+    languages: dict[str, int]  # document language -> documents, by language
+    sources: list[str]  # file names, sorted
+    embedding_model: str
+    store: str  # the Chroma server's URL or the embedded folder
+    version: int  # the store version: moves on with every ingest or delete that wrote
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass

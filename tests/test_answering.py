@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.citations import cited_numbers, parse_citations
+from rag.answer.citations import cited_numbers, parse_citations
 from rag.pipeline import Pipeline
-from rag.extractive import sentence_has_type
+from rag.answer.rules import sentence_has_type
 from rag.types import Chunk, Hit, Span
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -119,7 +119,8 @@ def test_the_followup_rule_has_a_switch(seeded_home):
 
 import numpy as np  # noqa: E402
 
-from rag.extractive import ExtractiveAnswerer  # noqa: E402
+from rag.answer.rules import ExtractiveAnswerer  # noqa: E402
+from rag.retrieve.query import Query  # noqa: E402
 from rag.text import term_prefixes  # noqa: E402
 
 DIM = 16
@@ -139,7 +140,7 @@ def _ask(question: str, sentences: list[tuple[str, float]], lang: str = "en", do
 
 def _ask_chunks(question: str, chunks: list[tuple[list[tuple[str, float]], str]], lang: str = "en"):
     """Answer from several chunks, each (sentences, its document's language), in retrieval order."""
-    hits, vectors, corpus_terms = [], {}, set()
+    hits, corpus_terms = [], set()
     for n, (sentences, doc_lang) in enumerate(chunks):
         spans, cursor = [], 0
         for text, _ in sentences:
@@ -147,11 +148,11 @@ def _ask_chunks(question: str, chunks: list[tuple[list[tuple[str, float]], str]]
             cursor += len(text) + 1
         text = " ".join(t for t, _ in sentences)
         chunk = Chunk(f"c{n}", f"d{n}", f"synthetic{n}.txt", 0, 0, len(text), text, doc_lang, "t", tuple(spans))
-        hits.append(Hit(chunk, 0.9 - n / 100, 0.9 - n / 100))
-        vectors[chunk.chunk_id] = np.stack([_unit(similarity, i + 1) for i, (_, similarity) in enumerate(sentences)])
+        vectors = np.stack([_unit(similarity, i + 1) for i, (_, similarity) in enumerate(sentences)])
+        hits.append(Hit(chunk, 0.9 - n / 100, 0.9 - n / 100, sentence_vectors=vectors))
         corpus_terms |= term_prefixes(text)
     answerer = ExtractiveAnswerer(lambda prefix: prefix in corpus_terms)
-    return answerer.answer(question, lang, _unit(1.0, 1), hits, vectors)
+    return answerer.answer(Query(question, lang, _unit(1.0, 1)), hits)
 
 
 def test_the_value_must_come_from_an_on_topic_sentence_not_its_neighbour():
@@ -203,7 +204,7 @@ def test_a_two_word_place_the_question_writes_as_one_word_is_not_a_new_name():
 
 
 def test_german_nouns_alone_are_no_evidence_that_the_documents_lack_a_name():
-    from rag.extractive import _names_missing
+    from rag.answer.rules import _names_missing
 
     known, unknown = [frozenset({"alph"})], [frozenset({"mitg"}), frozenset({"vors"})]
     assert not _names_missing(known, unknown, unknown, "de")  # "Wer ist Mitgründer und Vorsitzender von Alphacorp?"

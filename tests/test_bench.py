@@ -33,7 +33,7 @@ def test_quick_benchmark_writes_results(tmp_path: Path) -> None:
 
     assert results["meta"]["quick"] is True
     assert set(results["sizes"]) == {"seeds", "tiny"}
-    for name, size in results["sizes"].items():
+    for size in results["sizes"].values():
         assert "error" not in size, size.get("error")
         assert size["chunks"] > 0
         assert size["ingest"]["seconds"]["median"] > 0

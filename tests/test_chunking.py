@@ -1,8 +1,8 @@
 from pathlib import Path
 
-from rag.chunking import chunk_document
-from rag.embedding import token_count
-from rag.loading import load_file
+from rag.ingest.chunking import chunk_document
+from rag.e5 import token_count
+from rag.ingest.loading import load_file
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 

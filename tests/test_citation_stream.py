@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.citations import MarkerStream, parse_citations
+from rag.answer.citations import MarkerStream, parse_citations
 from rag.types import Chunk, Hit, Span
 
 REPLY = "Beta hired 20 engineers [3][7]. Alpha invested 4 million [1, 3]. See [the appendix] and [2 ]."

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 from tests.conftest import rag_script
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
 RAG = rag_script()
 

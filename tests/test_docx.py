@@ -9,7 +9,7 @@ from pathlib import Path
 import docx
 import pytest
 
-from rag.loading import SUPPORTED_SUFFIXES, SkipFile, discover, load_file
+from rag.ingest.loading import SUPPORTED_SUFFIXES, SkipFile, discover, load_file
 from rag.pipeline import Pipeline
 from tests.conftest import make_settings
 

@@ -13,7 +13,7 @@ import pytest
 from eval import cli
 from eval.gate import Baseline, compare, load_baseline, make_baseline, parse_baseline
 from rag.errors import InputError
-from rag.types import Answer, Chunk, Citation, Hit
+from rag.types import Answer, Chunk, Citation, Hit, Stats
 
 HEADLINE = {"answer_accuracy": 0.8, "abstention_accuracy": 0.5, "citation_precision": 0.9,
             "citation_recall": 1.0, "hit@5": 0.9, "mrr": 0.7}
@@ -105,7 +105,7 @@ class FakePipeline:
         return self._hits(question)
 
     def stats(self):
-        return {"sources": ["001_x.txt"], "languages": {"en": 1}}
+        return Stats(1, 1, {"en": 1}, ["001_x.txt"], "fake-embedder", "-", 1)
 
 
 GOLD = [

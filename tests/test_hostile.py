@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rag.errors import InputError
-from rag.llm import SYSTEM_PROMPT
+from rag.answer.llm import SYSTEM_PROMPT
 from rag.pipeline import Pipeline
 from tests.conftest import SEEDS, make_settings
 from tests.openai_server import OpenAIStubServer

@@ -141,10 +141,10 @@ def test_a_read_only_index_answers_and_ingest_says_it_cannot_write(tmp_path, env
 def test_a_reader_of_a_private_copy_follows_later_ingests_and_never_writes_into_the_copy(tmp_path, monkeypatch):
     """What a reader that may not write the index (or whose disk is full) does, in one process: it
     reads a copy, copies again once the index has changed, and refuses to write into a copy."""
-    from rag import embedded
+    from rag.index import embedded
     from rag.errors import IndexNotWritableError
     from rag.pipeline import Pipeline
-    from rag.store import Store
+    from rag.index.store import Store
     from tests.conftest import make_settings
 
     docs = tmp_path / "docs"

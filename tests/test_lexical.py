@@ -1,4 +1,4 @@
-"""The BM25 side (rag.lexical): bm25s's scores, incremental updates equal a rebuild, files."""
+"""The BM25 side (rag.index.lexical): bm25s's scores, incremental updates equal a rebuild, files."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.lexical import FORMAT, Item, LexicalIndex
+from rag.index.lexical import FORMAT, Item, LexicalIndex
 from rag.text import lexical_tokens
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"

@@ -14,8 +14,8 @@ from llama_index.core.schema import Document as LlamaDocument
 
 from eval.gold_format import load_gold
 from eval.scoring import Ranked, contains, hit_at, reciprocal_rank, retrieval_rank, source_matches
-from rag.chunking import chunk_document
-from rag.loading import discover, load_file
+from rag.ingest.chunking import chunk_document
+from rag.ingest.loading import discover, load_file
 from rag.llamaindex import RagQueryEngine, RagRetriever
 from rag.pipeline import Pipeline
 from tests.conftest import SEEDS, make_settings
@@ -125,8 +125,8 @@ def test_llamaindex_documents_are_ingested_with_stable_ids_titles_and_languages(
     assert (report.count("added"), report.count("skipped")) == (2, 1)
     assert [f.reason for f in report.files if f.status == "skipped"] == ["empty (no text)"]
     stats = pipeline.stats()
-    assert stats["languages"] == {"de": 1, "en": 1}
-    assert "report.pdf" in stats["sources"]
+    assert stats.languages == {"de": 1, "en": 1}
+    assert "report.pdf" in stats.sources
     hit = pipeline.retrieve("How many workers does Zorblax employ?", k=1)[0].chunk
     assert hit.source == "report.pdf" and hit.title == "Quarterly report of Zorblax." and "420" in hit.text
     assert pipeline.retrieve("Wie viele Menschen beschäftigt Quendrix?", k=1)[0].chunk.title == "Quendrix note"
@@ -134,7 +134,7 @@ def test_llamaindex_documents_are_ingested_with_stable_ids_titles_and_languages(
     assert pipeline.ingest([*pages, note]).count("unchanged") == 2
     changed = LlamaDocument(text=NOTE.replace("75", "80"), metadata={"doc_id": "note-7", "title": "Quendrix note"})
     assert pipeline.ingest([changed]).count("replaced") == 1
-    assert pipeline.stats()["documents"] == 2
+    assert pipeline.stats().documents == 2
     with pytest.raises(Exception, match="cannot ingest a int"):
         pipeline.ingest([42])
 
@@ -146,9 +146,9 @@ def test_a_llamaindex_reader_feeds_ingest_and_maps_to_the_same_documents_as_the_
     (folder / "quendrix.txt").write_text(f"Quendrix in Leipzig\n{NOTE}\n", encoding="utf-8")
     pipeline = Pipeline(make_settings(tmp_path / "index", mode="extractive"))
     assert pipeline.ingest(SimpleDirectoryReader(str(folder)).load_data()).count("added") == 2
-    assert sorted(pipeline.stats()["sources"]) == ["quendrix.txt", "zorblax.txt"]
+    assert sorted(pipeline.stats().sources) == ["quendrix.txt", "zorblax.txt"]
     hit = pipeline.retrieve("How many workers does Zorblax employ?", k=1)[0].chunk
     assert hit.source == "zorblax.txt" and hit.title == "Zorblax in Lyon" and "420" in hit.text
     # `rag ingest` of the same files finds the same documents (ids from the path): no duplicates.
     pipeline.ingest([folder])
-    assert pipeline.stats()["documents"] == 2
+    assert pipeline.stats().documents == 2

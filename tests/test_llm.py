@@ -3,13 +3,11 @@
 import os
 import re
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from rag.errors import LLMError
-from rag.llm import NO_ANSWER
+from rag.answer.llm import NO_ANSWER
 from rag.pipeline import Pipeline
 from rag.types import Answer
 from tests.conftest import make_settings, rag_script
@@ -77,10 +75,11 @@ def test_no_answer_becomes_a_localized_abstention(seeded_home, stub):
 
 def test_streaming_yields_deltas_before_the_final_answer(seeded_home, stub):
     stub.script_stream("Microsoft invested 4.3 billion euros in Italy, in October [1].")
-    events = list(llm_pipeline(seeded_home, stub).ask_stream(QUESTION))
-    deltas = [e for e in events if isinstance(e, str)]
+    stream = llm_pipeline(seeded_home, stub).ask_stream(QUESTION)
+    deltas = list(stream)
+    assert all(isinstance(d, str) for d in deltas)
     assert len(deltas) > 3 and "".join(deltas) == "Microsoft invested 4.3 billion euros in Italy, in October [1]."
-    assert events[-1].mode == "llm" and events[-1].citations
+    assert stream.answer().mode == "llm" and stream.answer().citations
 
 
 def test_429_then_success_is_retried(seeded_home, stub):
@@ -174,8 +173,10 @@ def test_a_malformed_streamed_reply_is_a_clear_error_not_an_answer(seeded_home, 
     pipeline = llm_pipeline(seeded_home, stub, llm_max_retries=0)
     events: list[object] = []
     with pytest.raises(Exception) as info:
-        for event in pipeline.ask_stream(QUESTION):
+        stream = pipeline.ask_stream(QUESTION)
+        for event in stream:
             events.append(event)
+        events.append(stream.answer())
     expected = MALFORMED_STREAM_MESSAGES.get(kind, "sent a malformed reply (not an OpenAI-compatible event stream)")
     assert_clean_llm_error(info.value, stub, expected)
     assert not any(isinstance(e, Answer) for e in events)  # nothing was passed off as an answer

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from rag.errors import InputError
-from rag.loading import SkipFile, discover, load_file
+from rag.ingest.loading import SkipFile, discover, load_file
 
 
 def _pdf(path: Path, lines: list[str]) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from rag.errors import RagError
 from rag.offline import OFFLINE_ENV
-from rag.store import Store
+from rag.index.store import Store
 from tests.conftest import make_settings
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -56,12 +56,28 @@ def test_ingest_and_ask_open_no_socket_beyond_loopback(tmp_path):
     assert outside == [], f"tried to reach the network: {outside}"
 
 
-def test_offline_settings_are_applied_on_import():
-    import rag  # noqa: F401
+IMPORT_THEN_PIPELINE = r"""
+import json, os, sys
+from pathlib import Path
+before = dict(os.environ)
+import rag, rag.config, rag.pipeline, rag.types  # importing the library writes nothing
+imported = dict(os.environ)
+from rag import Settings
+from rag.pipeline import Pipeline
+Pipeline(Settings(home=Path(sys.argv[1]), progress=False))  # the gateway applies the offline settings
+print(json.dumps({"unchanged": imported == before, "after": {k: os.environ.get(k) for k in json.loads(sys.argv[2])}}))
+"""
 
-    for key, value in OFFLINE_ENV.items():
-        assert os.environ.get(key), key
-    assert os.environ["ANONYMIZED_TELEMETRY"] == "False"
+
+def test_import_writes_no_environment_and_a_pipeline_applies_the_offline_settings(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in OFFLINE_ENV}
+    result = subprocess.run([sys.executable, "-c", IMPORT_THEN_PIPELINE, str(tmp_path / "index"),
+                             json.dumps(list(OFFLINE_ENV))], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["unchanged"], "import rag wrote os.environ"
+    assert seen["after"] == OFFLINE_ENV
+    assert seen["after"]["ANONYMIZED_TELEMETRY"] == "False"
 
 
 def test_chroma_default_embedding_function_can_never_run(seeded_home):

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from rag.store import Store
+from rag.index.store import Store
 from rag.types import Chunk, Document, Span
 from tests.chroma_server import ChromaServer
 from tests.conftest import make_settings
@@ -49,10 +49,10 @@ def test_embedded_store_past_sync_threshold_reopens_in_a_new_process(tmp_path):
     code = (
         "import numpy as np, sys; from pathlib import Path\n"
         "from tests.conftest import make_settings; from tests.test_persistence import _check, MODEL\n"
-        "from rag.store import Store\n"
+        "from rag.index.store import Store\n"
         f"_check(Store(make_settings(Path({str(tmp_path / 'index')!r})), MODEL, create=False), "
         f"np.load({str(tmp_path / 'vectors.npy')!r}))\n"
-        # a fresh process opens chromadb with its override checks skipped (rag.store), and it still works
+        # a fresh process opens chromadb with its override checks skipped (rag.index.store), and it still works
         "import overrides; assert overrides.override.__name__ == 'mark', overrides.override\nprint('ok')"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

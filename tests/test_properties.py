@@ -6,9 +6,9 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from rag.chunking import chunk_document
-from rag.citations import parse_citations
-from rag.loading import SkipFile, load_file
+from rag.ingest.chunking import chunk_document
+from rag.answer.citations import parse_citations
+from rag.ingest.loading import SkipFile, load_file
 from rag.types import Chunk, Document, Hit, Span
 
 TEXT = st.text(alphabet=st.characters(codec="utf-8", categories=("L", "N", "P", "Zs", "Cc", "S")), max_size=3000)

@@ -1,6 +1,6 @@
 """Question profiles: the focus of money and how-many questions, German names."""
 
-from rag.question import QuestionProfile
+from rag.lang.question import QuestionProfile
 
 
 def test_focus_is_the_counted_or_priced_thing():
@@ -45,7 +45,7 @@ def test_who_questions_about_a_role_name_its_family():
 
 
 def test_role_families_most_specific_first():
-    from rag.question import role_families
+    from rag.lang.question import role_families
     from rag.text import fold
 
     assert role_families(fold("der Finanzvorstand")) == {"finance"}  # not also the generic "-vorstand"/"-chef"

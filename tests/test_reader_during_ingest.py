@@ -1,7 +1,7 @@
 """Readers during an ingest, then killed ingests (RELIABILITY.md, D1), with real `rag` processes.
 
 The sequence an independent probe found with timed kills, made deterministic by the fault hook
-(rag.faults, RAG_FAULT_AT): an ingest adding files is paused after its first commit, a reader runs,
+(rag.ingest.faults, RAG_FAULT_AT): an ingest adding files is paused after its first commit, a reader runs,
 the ingest goes on and is killed after a later commit; a second ingest is killed right after its
 start-up clean-up; a third finishes. Before the fix, the reader froze a stale document list in
 documents.json, the clean-up trusted it and deleted the chunks of committed documents, and later
@@ -72,7 +72,7 @@ def answerable(home: Path, questions: dict[str, str]) -> dict[str, bool]:
         "import json, sys\n"
         "from pathlib import Path\n"
         "from rag.pipeline import Pipeline\n"
-        "from rag.retrieval import Filters\n"
+        "from rag.retrieve.hybrid import Filters\n"
         "from tests.conftest import make_settings\n"
         "questions = json.loads(sys.argv[2])\n"
         "pipeline = Pipeline(make_settings(Path(sys.argv[1]), mode='extractive'))\n"
@@ -136,7 +136,7 @@ def test_a_document_whose_chunks_were_lost_is_repaired_not_called_unchanged(tmp_
     write_corpus(tmp_path / "second", range(3, 5))
     assert rag(home, "ingest", str(tmp_path / "first")).returncode == 0
     code = (
-        "import sys\nfrom pathlib import Path\nfrom rag.pipeline import Pipeline\nfrom rag.store import Store\n"
+        "import sys\nfrom pathlib import Path\nfrom rag.pipeline import Pipeline\nfrom rag.index.store import Store\n"
         "from tests.conftest import make_settings\n"
         "settings = make_settings(Path(sys.argv[1]))\n"
         "store = Store(settings, Pipeline(settings).embedder.model_id, create=False)\n"

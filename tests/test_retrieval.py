@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rag.pipeline import Pipeline
-from rag.retrieval import Filters
+from rag.retrieve.hybrid import Filters
 from rag.text import normalize_spaces
 from tests.conftest import make_settings
 
@@ -97,9 +97,11 @@ def test_hybrid_never_loses_to_dense_alone_per_language_pair(seeded):
 
 import numpy as np  # noqa: E402
 
-from rag.lexical import LexicalIndex  # noqa: E402
-from rag.retrieval import CorpusView, HybridRetriever  # noqa: E402
-from rag.store import StoredChunk  # noqa: E402
+from rag.index.lexical import LexicalIndex  # noqa: E402
+from rag.index.corpus import CorpusView  # noqa: E402
+from rag.retrieve.hybrid import HybridRetriever  # noqa: E402
+from rag.retrieve.query import Query  # noqa: E402
+from rag.index.store import StoredChunk  # noqa: E402
 from rag.types import Chunk, Span  # noqa: E402
 
 DEV = ROOT / "eval" / "dev" / "seeds-dev.jsonl"
@@ -138,9 +140,9 @@ def test_a_chunk_that_states_the_fact_in_one_sentence_outranks_a_broadly_similar
     view = CorpusView({"broad": "sha", "pointed": "sha"}, ("en",), LexicalIndex.build([], 1), 1, chunks=2)
     retriever = HybridRetriever(store, view)  # type: ignore[arg-type]
     question = _unit(1.0, 1)
-    assert [h.chunk.chunk_id for h in retriever.retrieve("q", question, "en", 2, use_sentences=False)] == \
+    assert [h.chunk.chunk_id for h in retriever.retrieve(Query("q", "en", question), 2, use_sentences=False)] == \
         ["broad", "pointed"]
-    hits = retriever.retrieve("q", question, "en", 2)
+    hits = retriever.retrieve(Query("q", "en", question), 2)
     assert [h.chunk.chunk_id for h in hits] == ["pointed", "broad"]
     assert hits[0].sentence == pytest.approx(0.94, abs=1e-6)
     assert hits[0].sentence_vectors is not None and hits[0].sentence_vectors.shape == (3, 8)

@@ -18,12 +18,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from rag.llm import SYSTEM_PROMPT
+from rag.answer.llm import SYSTEM_PROMPT
 from tests.conftest import SEEDS, rag_script
 from tests.openai_server import OpenAIStubServer, error_body
 

@@ -16,7 +16,7 @@ import httpx
 import openai
 import pytest
 
-from rag.llm import NO_ANSWER
+from rag.answer.llm import NO_ANSWER
 from rag.pipeline import Pipeline
 from rag.serve import SOURCES_HEADING, bind_socket, create_app, make_server
 from rag.types import Answer

@@ -1,8 +1,8 @@
 from hypothesis import given, settings, strategies as st
 
-from rag.question import QuestionProfile
-from rag.text import (detect_language, detect_question_language, lexical_tokens, sentence_texts,
-                      split_sentences, word_tokens)
+from rag.lang.question import QuestionProfile
+from rag.lang.detect import detect_language, detect_question_language
+from rag.text import lexical_tokens, sentence_texts, split_sentences, word_tokens
 
 
 def test_sentences_are_exact_spans_and_respect_abbreviations():
@@ -60,7 +60,7 @@ def test_language_model_copy_in_the_cache_dir_gives_the_same_answers_and_a_bad_c
     py3langid's own loader; a damaged copy falls back to it."""
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    from rag import text
+    from rag.lang import detect as text
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     reference = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)

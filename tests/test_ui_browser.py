@@ -17,6 +17,7 @@ from typing import Iterator
 
 import pytest
 
+from rag.answer.stream import AnswerStream
 from rag.pipeline import Pipeline
 from tests.conftest import ROOT, make_settings
 from tests.openai_server import OpenAIStubServer
@@ -241,8 +242,13 @@ def hold_answers(pipeline: Pipeline) -> threading.Event:
     ask_stream = pipeline.ask_stream
 
     def held(*args, **kwargs):  # type: ignore[no-untyped-def]
-        release.wait(timeout=60)
-        yield from ask_stream(*args, **kwargs)
+        def waiting():  # type: ignore[no-untyped-def]
+            release.wait(timeout=60)
+            stream = ask_stream(*args, **kwargs)
+            yield from stream
+            return stream.answer()
+
+        return AnswerStream(waiting())
 
     pipeline.ask_stream = held  # type: ignore[method-assign]
     return release

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import rag.loading
+import rag.ingest.loading
 from rag.pipeline import Pipeline
 from tests.conftest import make_settings
 
@@ -20,7 +20,7 @@ def test_an_upload_whose_reader_raises_is_reported_and_removed(tmp_path: Path, m
     def missing_dependency(html: str) -> tuple[str, str]:
         raise ImportError("lxml.html.clean module is now a separate project lxml_html_clean")
 
-    monkeypatch.setattr(rag.loading, "_read_html", missing_dependency)
+    monkeypatch.setattr(rag.ingest.loading, "_read_html", missing_dependency)
     home = tmp_path / "index"
     pipeline = Pipeline(make_settings(home, mode="extractive"))
     page = tmp_path / "page.html"

@@ -151,7 +151,7 @@ def harvest(split: str, embedder: CachingEmbedder) -> Harvest:
             pipeline.embedder = embedder
             pipeline.ingest([docs])
             embedder.save()
-            view = pipeline._refresh()
+            view = pipeline._corpus.view()
             asks = _plan(questions, pool, absent, langs, config)
             embedder.embed_queries([q.text[lang] for q, lang, _ in asks])
             for question, qlang, kind in asks:

@@ -31,7 +31,8 @@ from rag.errors import RagError  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
 from ui import render, uploads  # noqa: E402
 from ui.assets import CONFIRM_DELETE_JS, COPY_JS, CSS, PAGE_JS, TAKE_QUESTION_JS, theme  # noqa: E402
-from ui.chat import K_MAX, ChatHandlers, ChatSession  # noqa: E402
+from rag.config import K_MAX, K_MIN  # noqa: E402
+from ui.chat import ChatHandlers, ChatSession  # noqa: E402
 from ui.documents import DocumentHandlers, UploadOutcome, ingest_uploads  # noqa: E402,F401 (re-exported)
 
 log = logging.getLogger("rag.ui")
@@ -62,7 +63,7 @@ class RagBlocks(gr.Blocks):
         super().__init__(**kwargs)
         self.rag_settings = settings
 
-    def launch(self, *args: Any, **kwargs: Any):  # type: ignore[no-untyped-def,override]
+    def launch(self, *args: Any, **kwargs: Any) -> Any:
         settings = self.rag_settings
         kwargs["share"] = False
         kwargs.setdefault("server_name", "127.0.0.1")
@@ -144,7 +145,7 @@ def answer_settings(settings: Settings, resolve: Any) -> tuple[gr.Radio, gr.Slid
         with gr.Row():
             mode = gr.Radio(mode_labels, value=settings.mode, label="Answer mode",
                             info=None if settings.llm_configured else "llm needs OPENAI_BASE_URL or OPENAI_API_KEY")
-            k = gr.Slider(1, K_MAX, value=min(settings.k, K_MAX), step=1, label="Passages retrieved (k)")
+            k = gr.Slider(K_MIN, K_MAX, value=min(settings.k, K_MAX), step=1, label="Passages retrieved (k)")
         with gr.Row():
             lang = gr.Dropdown([("All languages", "")], value="", label="Document language", elem_id="rag-lang")
             source = gr.Dropdown([("All documents", "")], value="", label="Document", elem_id="rag-source")

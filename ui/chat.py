@@ -21,13 +21,12 @@ import gradio as gr
 from rag import Filters
 from rag.errors import IndexNotFoundError, RagError
 from rag.pipeline import Pipeline
-from rag.types import Answer
+from rag.config import K_MAX, K_MIN
 from ui import render
 
 log = logging.getLogger("rag.ui")
 
 MODES = ("auto", "extractive", "llm")
-K_MAX = 20
 EMPTY_INDEX = "No documents are indexed yet."
 EMPTY_HINT = "Upload .txt, .md, .html or .pdf files in the Documents tab (or run `rag ingest PATH`), then ask again."
 STREAM_EVERY_S = 0.04  # coalesce LLM deltas: at most ~25 chat updates a second
@@ -74,7 +73,7 @@ class ChatHandlers:
 
     def index_is_empty(self) -> bool:
         try:
-            return not self.pipeline.stats().get("documents")
+            return not self.pipeline.stats().documents
         except RagError:
             return True
 
@@ -83,7 +82,7 @@ class ChatHandlers:
 
     def clamp_k(self, k: Any) -> int:
         try:
-            return max(1, min(K_MAX, int(k)))
+            return max(K_MIN, min(K_MAX, int(k)))
         except (TypeError, ValueError):
             return self.settings.k
 
@@ -134,16 +133,13 @@ class ChatHandlers:
         started = time.perf_counter()
         partial: list[str] = []
         try:
-            answer: Answer | None = None
-            for event in self.pipeline.ask_stream(question, k=self.clamp_k(k), history=history,
-                                                  mode=mode if mode in MODES else None,  # type: ignore[arg-type]
-                                                  filters=self.make_filters(lang, source)):
-                if isinstance(event, str):
-                    partial.append(event)
-                    yield "delta", "".join(partial)
-                else:
-                    answer = event
-            assert answer is not None
+            stream = self.pipeline.ask_stream(question, k=self.clamp_k(k), history=history,
+                                              mode=mode if mode in MODES else None,  # type: ignore[arg-type]
+                                              filters=self.make_filters(lang, source))
+            for delta in stream:
+                partial.append(delta)
+                yield "delta", "".join(partial)
+            answer = stream.answer()
             turn = render.turn_from_answer(answer, time.perf_counter() - started)
             if answer.abstained and not answer.hits and self.index_is_empty():
                 turn["hint"] = EMPTY_HINT
@@ -200,7 +196,7 @@ class ChatHandlers:
         if self.resolve(mode) != "extractive":
             return gr.skip(), gr.skip()
         result: tuple[Any, ...] = (gr.skip(), gr.skip())
-        for result in self.answer_next(session, mode, k, lang, source):
+        for result in self.answer_next(session, mode, k, lang, source):  # noqa: B007 (the last one is returned)
             pass
         return result
 

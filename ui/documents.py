@@ -16,7 +16,7 @@ import gradio as gr
 
 from rag.errors import IndexNotFoundError, RagError
 from rag.pipeline import Pipeline
-from rag.types import IngestReport
+from rag.types import IngestReport, Stats
 from ui import render, uploads
 from ui.chat import EMPTY_INDEX
 
@@ -67,10 +67,10 @@ def ingest_uploads(pipeline: Pipeline, files: Sequence[str | Path],
             item.path = str(Path(item.path).resolve())
         outcome.report = report
     status = {o.path: o.status for o in outcome.report.files} if outcome.report else {}
-    for item in staged.staged:
+    for copy in staged.staged:
         # Outcome unknown (the ingest failed): keep the new file, it may be committed already.
-        kept = outcome.report is None or status.get(str(item.path.resolve()), "skipped") != "skipped"
-        uploads.settle(item, kept)
+        kept = outcome.report is None or status.get(str(copy.path.resolve()), "skipped") != "skipped"
+        uploads.settle(copy, kept)
     return outcome
 
 
@@ -82,7 +82,7 @@ class DocumentHandlers:
 
     # --- reading the index -----------------------------------------------------------
 
-    def read_stats(self) -> tuple[dict[str, Any] | None, str]:
+    def read_stats(self) -> tuple[Stats | None, str]:
         try:
             return self.pipeline.stats(), ""
         except IndexNotFoundError:
@@ -100,9 +100,9 @@ class DocumentHandlers:
                 for r in records]
 
     @staticmethod
-    def filter_dropdowns(stats: dict[str, Any] | None, lang: str | None, source: str | None) -> tuple[Any, Any]:
-        languages = (stats or {}).get("languages") or {}
-        sources = sorted(set((stats or {}).get("sources") or []))
+    def filter_dropdowns(stats: Stats | None, lang: str | None, source: str | None) -> tuple[Any, Any]:
+        languages = stats.languages if stats is not None else {}
+        sources = sorted(set(stats.sources)) if stats is not None else []
         lang_choices = [("All languages", "")] + [
             (f"{render.LANG_NAMES.get(code, code)} ({code}) · {n} doc{'s' if n != 1 else ''}", code)
             for code, n in languages.items()]
@@ -127,7 +127,7 @@ class DocumentHandlers:
     # --- changing it -----------------------------------------------------------------
 
     def upload(self, files: list[str] | str | None, lang: str | None, source: str | None, chosen: str | None,
-               progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:
+               progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008 (Gradio injects it so)
         def on_progress(done: int, total: int, current: str) -> None:
             desc = f"Indexing {Path(current).name}" if current else "Updating the search index…"
             progress((done, max(total, 1)), desc=desc, unit="files")

@@ -11,7 +11,7 @@ import html
 import re
 from typing import Any, Iterable, Mapping, Sequence
 
-from rag.types import Answer, IngestReport
+from rag.types import Answer, IngestReport, Stats
 
 Turn = dict[str, Any]  # one question and its reply, as kept in the session state
 
@@ -269,27 +269,27 @@ def _document_item(doc: Mapping[str, Any]) -> str:
            f'{doc.get("chunks", 0)} chunks</span></li>'
 
 
-def stats_html(stats: Mapping[str, Any] | None, error: str = "",
+def stats_html(stats: Stats | None, error: str = "",
                documents: Sequence[Mapping[str, Any]] | None = None) -> str:
     """The index summary; ``documents`` (title, source, path, lang, chunks) lists the files by title."""
     if stats is None:
         return (f'<div class="rag-stats"><div class="rag-hint">{esc(error or "No index yet.")} '
                 "Upload documents below to build it.</div></div>")
-    languages = stats.get("languages") or {}
+    languages = stats.languages
     langs = ", ".join(f"{esc(k)} ({v})" for k, v in languages.items()) or "–"
     if documents is None:
-        documents = [{"source": s} for s in stats.get("sources") or []]
+        documents = [{"source": s} for s in stats.sources]
     items = "".join(_document_item(d) for d in documents) or '<li class="src-empty">none yet</li>'
     return (
         '<div class="rag-stats">'
         '<div class="stat-row">'
-        f'<div class="stat"><div class="stat-num">{stats.get("documents", 0)}</div><div>documents</div></div>'
-        f'<div class="stat"><div class="stat-num">{stats.get("chunks", 0)}</div><div>chunks</div></div>'
+        f'<div class="stat"><div class="stat-num">{stats.documents}</div><div>documents</div></div>'
+        f'<div class="stat"><div class="stat-num">{stats.chunks}</div><div>chunks</div></div>'
         f'<div class="stat"><div class="stat-num">{len(languages)}</div><div>languages</div></div>'
         "</div>"
         f'<div class="stat-line"><b>Languages:</b> {langs}</div>'
-        f'<div class="stat-line"><b>Embedding model:</b> {esc(stats.get("embedding_model", ""))}</div>'
-        f'<div class="stat-line"><b>Store:</b> <code>{esc(stats.get("store", ""))}</code></div>'
+        f'<div class="stat-line"><b>Embedding model:</b> {esc(stats.embedding_model)}</div>'
+        f'<div class="stat-line"><b>Store:</b> <code>{esc(stats.store)}</code></div>'
         f'<details open><summary>Indexed files ({len(documents)})</summary><ul class="doc-list">{items}</ul></details>'
         "</div>"
     )

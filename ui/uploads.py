@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable
 
 from rag.errors import InputError
-from rag.loading import SUPPORTED_SUFFIXES
+from rag.ingest.loading import SUPPORTED_SUFFIXES
 from rag.pipeline import UPLOADS_DIR
 
 # The library's own list of readable types: one source of truth.

@@ -5,7 +5,7 @@
    the answer).
 2. Below the ``answer`` threshold (chosen on held-out dev data for >= 90% abstention accuracy on
    unanswerable probes) the answerer abstains, in the question's language where
-   ``rag.messages`` has one.
+   ``rag.lang.messages`` has one.
 3. Otherwise the best sentence is quoted with its citation; a second one only when it too
    scores above ``second_statement`` (on dev data such a sentence states an answer 9 times in
    10: a question that needs two facts).
@@ -27,7 +27,7 @@ from rag.answer.draft import Draft
 from rag.answer.features import Candidate, QuestionTerms, TermWeight, candidates, sentence_inputs
 from rag.answer.model import TYPE_CLASSES, AnswererModel
 from rag.answer.spans import candidate_spans, sentence_words, span_features, span_text
-from rag.messages import NOT_IN_DOCUMENTS, localized
+from rag.lang.messages import NOT_IN_DOCUMENTS, localized
 from rag.types import Citation, Hit
 
 RULES = {

@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from rag.retrieval import language_shifts
+from rag.lang.bias import language_shifts
 from rag.text import passage_term_prefixes, term_prefix, term_prefixes, word_tokens
 from rag.types import Hit, Span
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from types import TracebackType
 
 from rag.errors import IndexBusyError
-from rag.indexdir import make_index_dir, os_error
+from rag.index.indexdir import make_index_dir, os_error
 
 
 class IngestLock:

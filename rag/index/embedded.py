@@ -1,6 +1,6 @@
 """The embedded Chroma folder (``<index>/chroma``): opening it safely, and what its failures mean.
 
-``rag.store`` opens the index through :func:`open_client` and passes every failure of an embedded
+``rag.index.store`` opens the index through :func:`open_client` and passes every failure of an embedded
 Chroma call through :func:`failure`, so a damaged, read-only or full index is one line, wherever
 it shows (opening, the first query, a write):
 
@@ -11,7 +11,7 @@ it shows (opening, the first query, a write):
   cannot write (that same insert), so a reader opens a private copy in the temp folder
   (:func:`snapshot`): ``rag ask``/``rag stats`` work on an index they may only read.
 * **full** (no space left): SQLite's "disk is full", or Chroma's "Failed to apply logs" while
-  the file system is nearly full. Writers check the space before each batch (``rag.store``), so an
+  the file system is nearly full. Writers check the space before each batch (``rag.index.store``), so an
   ingest stops before Chroma is left with logs it cannot apply; if another program filled the disk
   anyway, a reader reads a private copy, where Chroma has room to apply them.
 """
@@ -27,8 +27,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rag.offline import apply_offline_env
 from rag.errors import DiskFullError, IndexDamagedError, IndexNotWritableError, RagError
-from rag.indexdir import free_mb, no_space, not_writable, writable
+from rag.index.indexdir import free_mb, no_space, not_writable, writable
 
 SQLITE_NAME = "chroma.sqlite3"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -43,7 +44,7 @@ _READ_ONLY = ("attempt to write a readonly database", "(code: 8)", "read-only fi
 # fails without naming the cause ("Error in compaction: Failed to apply logs to the metadata segment").
 _APPLY = ("failed to apply logs", "error in compaction", "backfill")
 # Below this much free space a failure to apply the logs is taken for a full disk: one batch of an
-# ingest needs about 2 MB (rag.store), the rest of what Chroma writes at once far less.
+# ingest needs about 2 MB (rag.index.store), the rest of what Chroma writes at once far less.
 LOW_SPACE_MB = 64.0
 
 
@@ -108,6 +109,7 @@ def may_write(home: Path) -> bool:
 
 
 def persistent_client(path: Path) -> Any:
+    apply_offline_env()
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 

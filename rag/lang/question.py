@@ -52,7 +52,7 @@ _QUESTION_TYPES: list[tuple[AnswerType, re.Pattern[str]]] = [
 ]
 
 # A capitalized word or a number, not glued to a preceding word.
-_CAPITALIZED = re.compile(r"(?<![\w'’])([A-ZÀ-ÖØ-Þ][\w’'.-]*|\d[\d.,]*)")
+CAPITALIZED = re.compile(r"(?<![\w'’])([A-ZÀ-ÖØ-Þ][\w’'.-]*|\d[\d.,]*)")
 
 # German capitalizes every noun. After a determiner, quantifier or numeral a capitalized word
 # is most often a common noun ("wie viele Mitarbeiter", "in der Zentrale"); one that stands
@@ -268,7 +268,7 @@ def name_spellings(folded_word: str) -> frozenset[str]:
 def _names(question: str, lang: str) -> list[tuple[frozenset[str], bool]]:
     """(name parts, weak) for each name the question mentions."""
     names: list[tuple[frozenset[str], bool]] = []
-    matches = [m for m in _CAPITALIZED.finditer(question) if m.group(1).strip(".-’'")]
+    matches = [m for m in CAPITALIZED.finditer(question) if m.group(1).strip(".-’'")]
     last_named = -1  # index in ``matches`` of the word that gave the last name
     for i, match in enumerate(matches):
         word = match.group(1).strip(".-’'")

@@ -10,7 +10,7 @@ for dense alone). Here
   stored vector, so every candidate is compared on the same scale;
 * the dense cosine similarity is the backbone of the fused score;
 * the lexical evidence that counts is the one that crosses languages: the
-  question's names and numbers (``rag.question``). A chunk earns a bonus for
+  question's names and numbers (``rag.lang.question``). A chunk earns a bonus for
   the share of them it contains, weighted by rarity (IDF), so "Nemotron" or
   "4,3" counts and "Alibaba", present everywhere, does not reorder anything.
   A question with no name, or names the corpus lacks, is ranked by dense
@@ -32,15 +32,15 @@ hybrid against dense alone.
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any
 
 import numpy as np
 
-from rag.lexical import LexicalIndex
-from rag.question import QuestionProfile
-from rag.store import Store, StoredChunk
+from rag.index.corpus import CorpusView
+from rag.index.store import Store, StoredChunk
+from rag.lang.bias import language_shifts, remove_language_bias
+from rag.retrieve.query import Query
 from rag.types import Chunk, Hit
 
 # Weight of the name coverage (0..1) against cosine similarity. e5 similarities
@@ -71,43 +71,26 @@ class Filters:
         return (not self.lang or chunk.lang == self.lang) and (not self.source or chunk.source == self.source)
 
 
-@dataclass(frozen=True)
-class CorpusView:
-    """What a query sees: the committed documents (doc_id -> sha), their languages, the BM25 side."""
-
-    live: dict[str, str]
-    languages: tuple[str, ...]
-    lexical: LexicalIndex
-    version: int
-    chunks: int = 0  # live chunks: caps how many results a search asks Chroma for
-
-
 class HybridRetriever:
     def __init__(self, store: Store, view: CorpusView) -> None:
         self._store = store
         self._view = view
 
-    def retrieve(
-        self,
-        question: str,
-        vector: np.ndarray,
-        lang: str,
-        k: int,
-        filters: Filters | None = None,
-        use_lexical: bool = True,
-        use_sentences: bool = True,
-    ) -> list[Hit]:
-        """The k best chunks; ``use_lexical``/``use_sentences`` switch legs off (for comparisons)."""
+    def retrieve(self, query: Query, k: int, filters: Filters | None = None, use_lexical: bool = True,
+                 use_sentences: bool = True) -> list[Hit]:
+        """The k best chunks for ``query.search``; ``use_lexical``/``use_sentences`` switch legs off
+        (for comparisons)."""
         filters = filters or Filters()
+        vector = query.vector
         n = max(MIN_CANDIDATES, CANDIDATES_PER_K * k)
         candidates = self._dense_candidates(vector, n, filters)
         if use_lexical:
-            self._add_lexical_candidates(question, vector, lang, n, filters, candidates)
+            self._add_lexical_candidates(query.search, vector, query.lang, n, filters, candidates)
         hits = {cid: Hit(chunk=c.chunk, score=c.similarity, dense=c.similarity) for cid, c in candidates.items()}
         remove_language_bias(list(hits.values()), lambda h: h.chunk.lang, lambda h: h.dense or 0.0,
                              lambda h, shift: setattr(h, "score", h.score + shift))
         if use_lexical:
-            self._add_name_bonus(question, lang, candidates, hits)
+            self._add_name_bonus(query, candidates, hits)
         ranked = sorted(hits.values(), key=lambda h: h.score, reverse=True)
         if not use_sentences:
             return ranked[:k]
@@ -157,10 +140,9 @@ class HybridRetriever:
                 continue
             candidates[chunk_id] = replace(stored, similarity=float(chunk_vector @ vector))
 
-    def _add_name_bonus(self, question: str, lang: str, candidates: dict[str, StoredChunk],
-                        hits: dict[str, Hit]) -> None:
+    def _add_name_bonus(self, query: Query, candidates: dict[str, StoredChunk], hits: dict[str, Hit]) -> None:
         lexical = self._view.lexical
-        weights = {name: lexical.idf(name) for name in QuestionProfile.of(question, lang).names}
+        weights = {name: lexical.idf(name) for name in query.profile.names}
         total = sum(weights.values())
         if total <= 0:
             return
@@ -169,34 +151,3 @@ class HybridRetriever:
             coverage = sum(w for name, w in weights.items() if name in present) / total
             hit.lexical = coverage
             hit.score += NAME_WEIGHT * coverage
-
-
-T = TypeVar("T")
-
-def remove_language_bias(items: Sequence[T], lang_of: Callable[[T], str], similarity_of: Callable[[T], float],
-                         shift: Callable[[T, float], None]) -> None:
-    """Shift each language's scores so that its background similarity matches the overall one.
-
-    e5 scores text in the question's language a few hundredths higher than an
-    equally relevant translation, so a fact that exists only in another language
-    would lose to any same-language passage. The background (median similarity
-    of a language's candidates) measures that bias; relevance is what stands
-    out above it. Used by retrieval (chunks) and the extractive answerer (sentences).
-    """
-    shifts = language_shifts(items, lang_of, similarity_of)
-    for item in items:
-        shift(item, shifts.get(lang_of(item), 0.0))
-
-
-def language_shifts(items: Sequence[T], lang_of: Callable[[T], str],
-                    similarity_of: Callable[[T], float]) -> dict[str, float]:
-    """What to add to each language's similarities (see ``remove_language_bias``); empty for one language."""
-    by_language: dict[str, list[float]] = {}
-    for item in items:
-        by_language.setdefault(lang_of(item), []).append(similarity_of(item))
-    if len(by_language) < 2:
-        return {}
-    # statistics.median: these lists are short, where numpy's median costs ~60 us a call
-    background = {language: statistics.median(values) for language, values in by_language.items()}
-    overall = statistics.median(background.values())
-    return {language: overall - value for language, value in background.items()}

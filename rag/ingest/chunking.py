@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from rag.embedding import token_count
+from rag.e5 import token_count
 from rag.text import sentence_texts, split_sentences
 from rag.types import Chunk, Document
+
+if TYPE_CHECKING:
+    from llama_index.core.node_parser import SentenceSplitter
 
 
 def _e5_tokens(text: str) -> range:
@@ -24,7 +28,10 @@ def _e5_tokens(text: str) -> range:
 
 
 @lru_cache(maxsize=4)
-def _splitter(chunk_tokens: int, overlap_tokens: int):  # type: ignore[no-untyped-def]
+def _splitter(chunk_tokens: int, overlap_tokens: int) -> SentenceSplitter:
+    from rag.offline import apply_offline_env
+
+    apply_offline_env()
     from llama_index.core.node_parser import SentenceSplitter
 
     return SentenceSplitter(

@@ -16,10 +16,11 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from rag.errors import InputError
-from rag.text import detect_language, normalize_spaces
+from rag.lang.detect import detect_language
+from rag.text import normalize_spaces
 from rag.types import Document
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
@@ -262,7 +263,7 @@ def _read_docx(raw: bytes, max_unzipped: int) -> tuple[str, str]:
     return text, normalize_spaces(title)[:200] or _first_line(text, markdown=False)
 
 
-def _docx_blocks(document) -> tuple[list[str], str]:  # type: ignore[no-untyped-def]
+def _docx_blocks(document: Any) -> tuple[list[str], str]:  # a python-docx Document (untyped)
     """The non-empty paragraphs (headings included) and table rows ("cell | cell"), and the first heading."""
     from docx.table import Table
 

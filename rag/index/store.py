@@ -3,7 +3,7 @@
 * ``<name>_chunks_<lang>`` one record per chunk of a document in that language:
   its embedding, text and metadata (offsets, sentence spans, term prefixes).
   One collection per language because retrieval takes the top-n of every
-  language (``rag.retrieval``): an unfiltered HNSW search per language stays
+  language (``rag.retrieve.hybrid``): an unfiltered HNSW search per language stays
   fast as the corpus grows, while a ``where={"lang": ...}`` filter makes
   Chroma scan the metadata of every record (10x slower at 10k chunks).
 * ``<name>_sentences``     one record per chunk (same id): the embeddings of its
@@ -35,11 +35,12 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from rag import embedded
+from rag.index import embedded
 from rag.config import Settings
+from rag.offline import apply_offline_env
 from rag.errors import (DiskFullError, EmbeddingMismatchError, IndexFormatError, IndexNotFoundError,
                         IndexNotWritableError, RagError, StoreUnavailableError)
-from rag.indexdir import check_is_folder, free_mb, no_space, not_writable
+from rag.index.indexdir import check_is_folder, free_mb, no_space, not_writable
 from rag.text import term_prefixes
 from rag.types import Chunk, Document, Span
 
@@ -61,7 +62,7 @@ def _register_embedding_function() -> type:
     from chromadb.utils.embedding_functions import register_embedding_function
 
     @register_embedding_function
-    class ExplicitEmbeddings(EmbeddingFunction):  # type: ignore[type-arg]
+    class ExplicitEmbeddings(EmbeddingFunction):
         """Stored with each collection in place of Chroma's default; never embeds."""
 
         def __init__(self, model_id: str = "") -> None:
@@ -139,6 +140,7 @@ def _skip_override_checks() -> None:
 def _client(settings: Settings, create: bool, copy: bool, copies: embedded.PrivateCopies) -> tuple[Any, bool]:
     """The Chroma client of the index, and whether it reads a private copy (embedded only)."""
     _skip_override_checks()
+    apply_offline_env()
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -163,7 +165,7 @@ def _client(settings: Settings, create: bool, copy: bool, copies: embedded.Priva
 
 def _embedded_client(home: Path, create: bool, copy: bool, copies: embedded.PrivateCopies) -> tuple[Any, bool]:
     """The index's own Chroma folder; for a reader that may not write it (or whose disk is full),
-    a private copy of it (rag.embedded)."""
+    a private copy of it (rag.index.embedded)."""
     embedded.check_sqlite_file(home)  # before Chroma opens (and so writes) a damaged file
     if not copy and not embedded.may_write(home):
         if create:
@@ -200,7 +202,7 @@ def _store_errors(cls: type) -> type:
     """Wrap every public method. A lost Chroma server is retried (every write here is an
     idempotent upsert or delete by content-derived id, so retrying is safe), then reported
     as :class:`StoreUnavailableError` naming the URL instead of a transport traceback. An
-    embedded failure that means a damaged, read-only or full index is one line (rag.embedded);
+    embedded failure that means a damaged, read-only or full index is one line (rag.index.embedded);
     a reader on a full disk reads a private copy instead."""
     import functools
 
@@ -257,7 +259,7 @@ class Store:
         self._create = create
         self._name = settings.collection
         self._copies = embedded.PrivateCopies(settings.home)
-        self._reads_copy = False  # reads a private copy of the index (rag.embedded)
+        self._reads_copy = False  # reads a private copy of the index (rag.index.embedded)
         self._open(copy=False)
 
     def _open(self, copy: bool) -> None:
@@ -474,6 +476,7 @@ class Store:
                 by_language.setdefault(chunk.lang, []).append(j)
             for lang, rows in by_language.items():
                 collection = self._chunks_of(lang, create=True)
+                assert collection is not None  # create=True makes it
                 collection.upsert(
                     ids=[batch[j].chunk_id for j in rows],
                     embeddings=vectors[rows],

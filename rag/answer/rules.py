@@ -28,7 +28,7 @@ either drops right answers or answers made-up questions). We abstain when
   what is counted or priced ("combien de chercheurs", "what salary"). Years are
   dates, not amounts; a name the question gave is not an answer to "who". A "who is the
   CEO / leads / founded" question needs a sentence naming that role (a small en/fr/de lexicon
-  of role families in ``rag.question``) beside a new name, its holder.
+  of role families in ``rag.lang.question``) beside a new name, its holder.
 
 A "which lab/company" question ranks higher a passage that sets a new name right beside the
 noun it asks for ("its X Lab, the laboratory that ...").
@@ -46,10 +46,11 @@ from typing import Callable
 
 import numpy as np
 
-from rag.messages import NOT_IN_DOCUMENTS, localized
+from rag.lang.messages import NOT_IN_DOCUMENTS, localized
 from rag.answer.draft import Draft
-from rag.question import _CAPITALIZED, AnswerType, QuestionProfile, answers_role, role_matches
-from rag.retrieval import remove_language_bias
+from rag.lang.question import CAPITALIZED, AnswerType, QuestionProfile, answers_role, role_matches
+from rag.retrieve.query import Query
+from rag.lang.bias import remove_language_bias
 from rag.text import fold, passage_term_prefixes, term_prefixes, word_tokens
 from rag.types import Citation, Hit, Span
 
@@ -77,7 +78,6 @@ _DATE = re.compile(
     r"october|november|december|janvier|fevrier|mars|avril|mai|juin|juillet|aout|septembre|octobre|"
     r"novembre|decembre|januar|februar|marz|juni|juli|oktober|dezember)\b"
 )
-CAPITALIZED = _CAPITALIZED
 # Years and quarter labels are dates, not quantities: "Fin 2017, ..." does not say how much or how many.
 _DATE_NUMBERS = re.compile(r"\b(?:1[89]\d\d|20\d\d)\b(?![.,]\d)|\b[qth][1-4]\b")
 WINDOW_PENALTY = 0.01  # two adjacent sentences must beat one sentence clearly
@@ -169,16 +169,10 @@ class ExtractiveAnswerer:
         """``corpus_has_term(prefix)`` tells whether any indexed text has a word with that prefix."""
         self._corpus_has_term = corpus_has_term
 
-    def answer(
-        self,
-        question: str,
-        lang: str,
-        question_vector: np.ndarray,
-        hits: list[Hit],
-        sentence_vectors: dict[str, np.ndarray],
-    ) -> Draft:
-        profile = QuestionProfile.of(question, lang)
-        candidates = self._candidates(hits, sentence_vectors, question_vector, profile, lang)
+    def answer(self, query: Query, hits: list[Hit]) -> Draft:
+        """Quote and cite the best supported sentence(s) of the hits (their sentence vectors), or abstain."""
+        profile, lang = query.profile, query.lang
+        candidates = self._candidates(hits, query.vector, profile)
         abstain = Draft(localized(NOT_IN_DOCUMENTS, lang), True, [])
         if not candidates:
             return abstain
@@ -213,18 +207,11 @@ class ExtractiveAnswerer:
         text = " ".join(f"{c.text} [{i + 1}]" for i, c in enumerate(chosen))
         return Draft(text, False, citations)
 
-    def _candidates(
-        self,
-        hits: list[Hit],
-        sentence_vectors: dict[str, np.ndarray],
-        question_vector: np.ndarray,
-        profile: QuestionProfile,
-        lang: str,
-    ) -> list[Candidate]:
+    def _candidates(self, hits: list[Hit], question_vector: np.ndarray, profile: QuestionProfile) -> list[Candidate]:
         seen: set[tuple[str, int, int]] = set()
         candidates: list[Candidate] = []
         for rank, hit in enumerate(hits):
-            vectors = sentence_vectors.get(hit.chunk.chunk_id)
+            vectors = hit.sentence_vectors
             if vectors is None:
                 continue
             spans = list(hit.chunk.sentences)
@@ -332,7 +319,7 @@ def _mentions_focus(text: str, profile: QuestionProfile) -> bool:
     return not profile.focus or bool(passage_term_prefixes(text) & profile.focus)
 
 
-# The languages whose role words ``rag.question`` knows; elsewhere the role cannot be checked.
+# The languages whose role words ``rag.lang.question`` knows; elsewhere the role cannot be checked.
 _ROLE_LANGUAGES = frozenset({"en", "fr", "de"})
 
 

@@ -1,0 +1,122 @@
+"""What a query sees of the index (:class:`CorpusView`) and who keeps it current (:class:`Corpus`):
+the live-document map from the document records, and the BM25 side loaded, updated or rebuilt to
+mirror the store version."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from rag.index.lexical import Item, LexicalIndex
+from rag.index.records import RecordsCache
+from rag.index.store import DocRecord, Store
+
+
+@dataclass(frozen=True)
+class CorpusView:
+    """What a query sees: the committed documents (doc_id -> sha), their languages, the BM25 side."""
+
+    live: dict[str, str]
+    languages: tuple[str, ...]
+    lexical: LexicalIndex
+    version: int
+    chunks: int = 0  # live chunks: caps how many results a search asks Chroma for
+
+
+def live_map(records: dict[str, DocRecord]) -> dict[str, str]:
+    """doc_id -> content sha of the committed documents: only chunks of these versions are live."""
+    return {doc_id: rec.sha256 for doc_id, rec in records.items()}
+
+
+class Corpus:
+    """The current :class:`CorpusView` of one index, its document records and its BM25 side."""
+
+    def __init__(self, home: Path, open_store: Callable[[], Store]) -> None:
+        self._open_store = open_store
+        self.records = RecordsCache(home)
+        self.bm25_dir = home / "bm25"
+        self.current: CorpusView | None = None
+        self._provisional = False  # read while an ingest was under way: never reused
+        self._lock = threading.Lock()
+
+    def view(self) -> CorpusView:
+        """The current view; reloaded (and BM25 rebuilt if stale) when the store moved on.
+
+        While an ingest is under way (another process writing, or one killed while writing) its
+        documents are committed one batch after another under one store version, so the view is
+        read afresh every time: each newly committed document is seen at the next question."""
+        store = self._open_store()
+        version, under_way = store.state()
+        view = self.current
+        if view is not None and view.version == version and not under_way and not self._provisional:
+            return view
+        with self._lock:
+            if under_way:
+                return self._provisional_view(store, version)
+            if self.current is None or self.current.version != version or self._provisional:
+                self.current = self.load(store, version)
+                self._provisional = False
+            return self.current
+
+    def _provisional_view(self, store: Store, version: int) -> CorpusView:
+        """The view while an ingest is under way: the committed records read from the store, and
+        the last BM25 index there is (of an older version; it only adds candidates and name rarity,
+        and retrieval keeps only chunks of live document versions). Nothing is saved."""
+        records = store.documents()
+        lexical = self.current.lexical if self.current is not None else LexicalIndex.load(self.bm25_dir)
+        if lexical is None:
+            lexical = LexicalIndex.build(_live_items(store, live_map(records)), version)
+        self.current = _view_of(records, lexical, version)
+        self._provisional = True
+        return self.current
+
+    def load(self, store: Store, version: int, lexical: LexicalIndex | None = None,
+             records: dict[str, DocRecord] | None = None) -> CorpusView:
+        """The view of a settled version (BM25 loaded, or rebuilt from Chroma if it mirrors another)."""
+        records = records if records is not None else self.records.read(store, version)
+        live = live_map(records)
+        if lexical is None or lexical.version != version:
+            lexical = LexicalIndex.load(self.bm25_dir)
+        if lexical is None or lexical.version != version:
+            lexical = self.rebuild_lexical(store, live, version)
+        return _view_of(records, lexical, version)
+
+    def settle(self, store: Store, version: int, lexical: LexicalIndex, records: dict[str, DocRecord]) -> None:
+        """After a write: save the records of the new version and make it the current view."""
+        self.records.save(records, version)
+        self.current = self.load(store, version, lexical, records)
+
+    def rebuild_lexical(self, store: Store, live: dict[str, str], version: int) -> LexicalIndex:
+        return self._save_lexical(LexicalIndex.build(_live_items(store, live), version))
+
+    def update_lexical(self, store: Store, before: int, version: int, added: list[Item],
+                       removed: list[str]) -> LexicalIndex:
+        """The BM25 side after an ingest: updated in place if it mirrored the store before it."""
+        current = self.current.lexical if self.current is not None else LexicalIndex.load(self.bm25_dir)
+        if current is not None and current.version != before:
+            current = LexicalIndex.load(self.bm25_dir)
+        updated = None
+        if current is not None and current.version == before:
+            updated = current.updated(added, removed, version)
+        if updated is None:
+            return self.rebuild_lexical(store, live_map(store.documents()), version)
+        return self._save_lexical(updated)
+
+    def _save_lexical(self, lexical: LexicalIndex) -> LexicalIndex:
+        try:
+            lexical.save(self.bm25_dir)
+        except OSError:
+            pass  # a read-only index dir still answers, from the in-memory index
+        return lexical
+
+
+def _view_of(records: dict[str, DocRecord], lexical: LexicalIndex, version: int) -> CorpusView:
+    languages = tuple(sorted({rec.lang for rec in records.values()}))
+    return CorpusView(live_map(records), languages, lexical, version, sum(rec.chunks for rec in records.values()))
+
+
+def _live_items(store: Store, live: dict[str, str]) -> Iterator[Item]:
+    return ((s.chunk.chunk_id, s.chunk.text, s.chunk.lang) for s in store.iter_chunks()
+            if live.get(s.chunk.doc_id) == s.doc_sha)

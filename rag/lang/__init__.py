@@ -1,0 +1,1 @@
+"""Language data and analysis: user messages, question profiles, per-language word lists."""

@@ -1,0 +1,1 @@
+"""The ask path, retrieval: the hybrid retriever (hybrid)."""
