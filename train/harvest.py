@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from train.data import LANGS, PROBE_ARTICLES  # noqa: F401  (LANGS: see QUESTION_LANGS), TEST_ARTICLES, Article, Question, document_text, load
+from train.data import LANGS, PROBE_ARTICLES, TEST_ARTICLES, Article, Question, document_text, load  # noqa: F401
 
 CACHE = Path(__file__).resolve().parents[1] / ".cache" / "answerer"
 DOC_LANGS = ("en", "de", "es", "ru")
