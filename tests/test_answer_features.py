@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rag.answer.features import (SENTENCE_FEATURES, QuestionTerms, candidates, name_words, question_name_terms,
-                                 sentence_features)
+from rag.answer.features import (PRODUCT_FEATURES, SENTENCE_FEATURES, QuestionTerms, candidates, name_words,
+                                 question_name_terms, sentence_features, sentence_inputs)
 from rag.answer.followup import with_previous_names
 from rag.answer.spans import SPAN_FEATURES, candidate_spans, sentence_words, span_features, span_text
 from rag.text import split_sentences, term_prefixes
@@ -84,6 +84,19 @@ def test_sentence_features_rank_by_similarity_and_overlap() -> None:
     assert _column(rows, SENTENCE_FEATURES, "overlap").tolist() == [1.0, 0.0]
     assert _column(rows, SENTENCE_FEATURES, "similarity_rank").tolist() == [1.0, 0.5]
     assert _column(rows, SENTENCE_FEATURES, "next_similarity")[0] == 0.5  # the neighbour's similarity
+
+
+def test_product_features_are_the_question_vector_times_each_sentence_vector() -> None:
+    q = np.array([0.6, 0.8])
+    vectors = np.array([[0.9, 0.43588989], [0.5, 0.8660254]])
+    found = candidates([_hit("Zorblax has seven rivers. The weather is mild.", vectors, 0.8)], q)
+    terms = QuestionTerms.of("How many rivers does Zorblax have?", lambda t: 1.0)
+    base = sentence_inputs(found, q, terms, TYPE_NUMBER, SENTENCE_FEATURES)
+    assert base.shape == (2, len(SENTENCE_FEATURES))
+    wide = sentence_inputs(found, q, terms, TYPE_NUMBER, SENTENCE_FEATURES + PRODUCT_FEATURES[:2])
+    assert wide.shape == (2, len(SENTENCE_FEATURES) + 2)
+    assert np.allclose(wide[:, len(SENTENCE_FEATURES):], vectors * q)  # row sums are the cosine similarities
+    assert np.allclose(wide[:, len(SENTENCE_FEATURES):].sum(axis=1), vectors @ q)
 
 
 def test_overlapping_chunks_give_each_sentence_once() -> None:

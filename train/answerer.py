@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from rag.answer.features import SENTENCE_FEATURES, QuestionTerms, candidates, sentence_features
+from rag.answer.features import PRODUCT_FEATURES, SENTENCE_FEATURES, QuestionTerms, candidates, sentence_inputs
 from rag.answer.model import DEFAULT_WEIGHTS, TYPE_CLASSES, AnswererModel, Scorer, dumps
 from rag.answer.spans import SPAN_FEATURES, candidate_spans, sentence_words, span_features, span_text
 from rag.types import Hit
@@ -80,7 +80,12 @@ class Rows:
     ask: np.ndarray
 
 
-def sentence_rows(asks: list[Ask], harvest: Harvest, type_model: Scorer) -> tuple[Rows, list[list]]:
+def sentence_feature_names(recipe: "Recipe") -> tuple[str, ...]:
+    return SENTENCE_FEATURES + (PRODUCT_FEATURES if recipe.products else ())
+
+
+def sentence_rows(asks: list[Ask], harvest: Harvest, type_model: Scorer,
+                  features: tuple[str, ...] = SENTENCE_FEATURES) -> tuple[Rows, list[list]]:
     xs, ys, owners, found_all = [], [], [], []
     for n, ask in enumerate(asks):
         found = candidates(_hits(ask, harvest), ask.vector)
@@ -89,7 +94,7 @@ def sentence_rows(asks: list[Ask], harvest: Harvest, type_model: Scorer) -> tupl
             continue
         probs = type_model.softmax(ask.vector[None, :])[0]
         question = QuestionTerms.of(ask.question, lambda t, w=ask.weights: w.get(t, 0.0))
-        xs.append(sentence_features(found, ask.vector, question, probs))
+        xs.append(sentence_inputs(found, ask.vector, question, probs, features))
         ys.append([_states_answer(ask, c) for c in found])
         owners.append(np.full(len(found), n))
     return Rows(np.concatenate(xs), np.concatenate(ys).astype(np.float64), np.concatenate(owners)), found_all
@@ -131,11 +136,17 @@ def _span_examples(ask: Ask, sentence: str, type_model: Scorer) -> tuple[np.ndar
 
 
 def fit(x: np.ndarray, y: np.ndarray, features: Sequence[str], hidden: int, l2: float, epochs: int,
-        seed: int = SEED, classes: int = 1, lr: float = 0.05) -> Scorer:
-    """Full-batch Adam on the logistic (classes == 1) or softmax loss, L2 on the weights."""
+        seed: int = SEED, classes: int = 1, lr: float = 0.05, groups: np.ndarray | None = None,
+        listwise: float = 0.0, shrink: np.ndarray | None = None) -> Scorer:
+    """Full-batch Adam on the logistic (classes == 1) or softmax loss, L2 on the weights. With
+    ``groups`` (each row's ask, rows of an ask contiguous) and ``listwise`` > 0, the logistic loss
+    is joined by ``listwise`` times a ranking loss: -log of the softmax mass, over an ask's
+    sentences, on the ones that state the answer (asks with such a sentence only)."""
     rng = np.random.default_rng(seed)
     mean = x.mean(axis=0)
     std = np.where(x.std(axis=0) > 1e-9, x.std(axis=0), 1.0)
+    if shrink is not None:
+        std = std * shrink
     z = (x - mean) / std
     sizes = [x.shape[1]] + ([hidden] if hidden else []) + [classes]
     params = []
@@ -143,8 +154,9 @@ def fit(x: np.ndarray, y: np.ndarray, features: Sequence[str], hidden: int, l2: 
         params += [rng.normal(0, 1 / np.sqrt(a), (a, b)), np.zeros(b)]
     moments = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
     target = y.reshape(-1, 1) if classes == 1 else np.eye(classes)[y.astype(int)]
+    ranking = _Groups(groups, y) if groups is not None and listwise > 0 else None
     for step in range(1, epochs + 1):
-        grads = _gradients(params, z, target, l2, classes)
+        grads = _gradients(params, z, target, l2, classes, ranking, listwise)
         for n, (p, g) in enumerate(zip(params, grads)):
             m, v = moments[n]
             m[:] = 0.9 * m + 0.1 * g
@@ -154,7 +166,31 @@ def fit(x: np.ndarray, y: np.ndarray, features: Sequence[str], hidden: int, l2: 
     return Scorer(tuple(features), mean, std, layers)
 
 
-def _gradients(params: list[np.ndarray], z: np.ndarray, target: np.ndarray, l2: float, classes: int) -> list:
+class _Groups:
+    """Contiguous row groups (one per ask) for the ranking loss."""
+
+    def __init__(self, groups: np.ndarray, y: np.ndarray) -> None:
+        change = np.flatnonzero(np.diff(groups) != 0) + 1
+        self.starts = np.concatenate([[0], change])
+        self.counts = np.diff(np.concatenate([self.starts, [len(groups)]]))
+        self.y = y
+        positives = np.add.reduceat(y, self.starts)
+        self.has_positive = np.repeat(positives > 0, self.counts)
+        self.n = max(int((positives > 0).sum()), 1)
+
+    def delta(self, logits: np.ndarray) -> np.ndarray:
+        """d(ranking loss)/d(logit): softmax over the ask minus softmax over its answer sentences."""
+        top = np.repeat(np.maximum.reduceat(logits, self.starts), self.counts)
+        e = np.exp(logits - top)
+        every = e / np.repeat(np.add.reduceat(e, self.starts), self.counts)
+        right = e * self.y
+        mass = np.repeat(np.add.reduceat(right, self.starts), self.counts)
+        positive = np.where(mass > 0, right / np.where(mass > 0, mass, 1.0), 0.0)
+        return np.where(self.has_positive, every - positive, 0.0) / self.n
+
+
+def _gradients(params: list[np.ndarray], z: np.ndarray, target: np.ndarray, l2: float, classes: int,
+               ranking: _Groups | None = None, listwise: float = 0.0) -> list:
     activations = [z]
     h = z
     for i in range(0, len(params) - 2, 2):
@@ -167,6 +203,8 @@ def _gradients(params: list[np.ndarray], z: np.ndarray, target: np.ndarray, l2: 
         e = np.exp(logits - logits.max(axis=1, keepdims=True))
         out = e / e.sum(axis=1, keepdims=True)
     delta = (out - target) / len(z)
+    if ranking is not None:
+        delta = delta + listwise * ranking.delta(logits[:, 0])[:, None]
     grads: list[np.ndarray] = [None] * len(params)  # type: ignore[list-item]
     for i in range(len(params) - 2, -1, -2):
         grads[i] = activations[i // 2].T @ delta + l2 * params[i]
@@ -186,6 +224,10 @@ class Recipe:
     l2: float = 1e-3
     epochs: int = 200
     span_negatives: float = 0.3  # share of non-answer spans kept (seeded): the span model only ranks
+    products: bool = False  # the q*s product features (a learned diagonal bilinear similarity)
+    listwise: float = 0.0  # weight of the per-question ranking loss beside the logistic one
+    product_shrink: float = 1.0  # product inputs scaled down by this: their weights regularized harder
+    removed_abstention: float = PROBE_ABSTENTION  # abstention kept on the near-miss probes
 
 
 def fit_type_model(asks: list[Ask], recipe: Recipe) -> Scorer:
@@ -199,14 +241,34 @@ def fit_type_model(asks: list[Ask], recipe: Recipe) -> Scorer:
                lr=0.05)
 
 
+_PREPARED: dict[tuple, tuple[Scorer, Rows, list]] = {}
+
+
+def prepared(asks: list[Ask], harvest: Harvest, recipe: Recipe) -> tuple[Scorer, Rows, list]:
+    """The type model and the sentence rows (the slow part), computed once per harvest and
+    feature list in a process (the same inputs give the same result: a cache, not a change)."""
+    key = (id(harvest), len(asks), recipe.type_l2, sentence_feature_names(recipe))
+    if key not in _PREPARED:
+        type_model = fit_type_model([a for a in asks if a.kind != "absent"], recipe)
+        rows, found = sentence_rows(asks, harvest, type_model, sentence_feature_names(recipe))
+        _PREPARED[key] = (type_model, rows, found)
+    return _PREPARED[key]
+
+
 def fit_all(asks: list[Ask], harvest: Harvest, recipe: Recipe) -> tuple[Scorer, Scorer, Scorer, Rows, list]:
-    type_model = fit_type_model([a for a in asks if a.kind != "absent"], recipe)
-    rows, found = sentence_rows(asks, harvest, type_model)
-    sentence = fit(rows.x, rows.y, SENTENCE_FEATURES, recipe.sentence_hidden, recipe.l2, recipe.epochs)
+    type_model, rows, found = prepared(asks, harvest, recipe)
+    sentence = fit_sentence(rows, recipe)
     sx, sy = span_rows(asks, found, type_model)
     keep = (sy > 0) | (np.random.default_rng(SEED).random(len(sy)) < recipe.span_negatives)
     span = fit(sx[keep], sy[keep], SPAN_FEATURES, recipe.span_hidden, recipe.l2, recipe.epochs)
     return type_model, sentence, span, rows, found
+
+
+def fit_sentence(rows: Rows, recipe: Recipe) -> Scorer:
+    names = sentence_feature_names(recipe)
+    shrink = np.where(np.arange(len(names)) >= len(SENTENCE_FEATURES), recipe.product_shrink, 1.0)
+    return fit(rows.x, rows.y, names, recipe.sentence_hidden, recipe.l2, recipe.epochs,
+               groups=rows.ask, listwise=recipe.listwise, shrink=shrink)
 
 
 # --- thresholds and metrics ------------------------------------------------------------------
@@ -223,15 +285,15 @@ def best_per_ask(rows: Rows, scores: np.ndarray, n_asks: int) -> tuple[np.ndarra
     return best, right
 
 
-def answer_threshold(best: np.ndarray, asks: list[Ask]) -> float:
-    """The lowest threshold with >= PROBE_ABSTENTION abstention on each kind of probe: answers as
-    many questions as that allows."""
+def answer_threshold(best: np.ndarray, asks: list[Ask], removed: float = PROBE_ABSTENTION) -> float:
+    """The lowest threshold with >= PROBE_ABSTENTION abstention on the "absent" probes and >= ``removed``
+    on the near-miss ("removed") ones: answers as many questions as that allows."""
     kinds = np.array([a.kind for a in asks])
     threshold = 0.0
-    for kind in ("removed", "absent"):
+    for kind, share in (("removed", removed), ("absent", PROBE_ABSTENTION)):
         scores = np.sort(best[kinds == kind])
-        if len(scores):
-            threshold = max(threshold, float(scores[int(np.ceil(PROBE_ABSTENTION * len(scores))) - 1]) + 1e-6)
+        if len(scores) and share > 0:
+            threshold = max(threshold, float(scores[int(np.ceil(share * len(scores))) - 1]) + 1e-6)
     return threshold
 
 
@@ -246,15 +308,14 @@ def second_threshold(rows: Rows, scores: np.ndarray) -> float:
 def out_of_fold(asks: list[Ask], harvest: Harvest, recipe: Recipe) -> tuple[np.ndarray, Rows]:
     """Sentence scores of every ask from a model fitted without its article."""
     articles = sorted({a.article for a in asks})
-    type_model = fit_type_model([a for a in asks if a.kind != "absent"], recipe)
-    rows, _ = sentence_rows(asks, harvest, type_model)
+    _, rows, _ = prepared(asks, harvest, recipe)
     scores = np.zeros(len(rows.y))
     ask_article = np.array([asks[i].article for i in rows.ask])
     for fold in range(FOLDS):
         held = set(articles[fold::FOLDS])
         test = np.isin(ask_article, sorted(held))
-        model = fit(rows.x[~test], rows.y[~test], SENTENCE_FEATURES, recipe.sentence_hidden, recipe.l2, recipe.epochs)
-        scores[test] = model.probability(rows.x[test])
+        train = Rows(rows.x[~test], rows.y[~test], rows.ask[~test])
+        scores[test] = fit_sentence(train, recipe).probability(rows.x[test])
     return scores, rows
 
 
@@ -315,7 +376,7 @@ def load_harvest(split: str) -> Harvest:
 def build(asks: list[Ask], harvest: Harvest, recipe: Recipe, info: dict) -> AnswererModel:
     oof, oof_rows = out_of_fold(asks, harvest, recipe)
     best, _ = best_per_ask(oof_rows, oof, len(asks))
-    threshold = answer_threshold(best, asks)
+    threshold = answer_threshold(best, asks, recipe.removed_abstention)
     second = max(threshold, second_threshold(oof_rows, oof))
     report("out-of-fold", asks, oof_rows, oof, threshold)
     type_model, sentence, span, rows, found = fit_all(asks, harvest, recipe)

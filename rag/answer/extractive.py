@@ -24,7 +24,7 @@ from typing import Iterable
 import numpy as np
 
 from rag.answer.draft import Draft
-from rag.answer.features import Candidate, QuestionTerms, TermWeight, candidates, sentence_features
+from rag.answer.features import Candidate, QuestionTerms, TermWeight, candidates, sentence_inputs
 from rag.answer.model import TYPE_CLASSES, AnswererModel
 from rag.answer.spans import candidate_spans, sentence_words, span_features, span_text
 from rag.lang.messages import NOT_IN_DOCUMENTS, localized
@@ -61,7 +61,8 @@ class ExtractiveAnswerer:
             return abstain
         type_probs = self._model.type_probabilities(question_vector)
         terms = QuestionTerms.of(question, self._term_weight)
-        scores = self._model.sentence.probability(sentence_features(found, question_vector, terms, type_probs))
+        rows = sentence_inputs(found, question_vector, terms, type_probs, self._model.sentence.features)
+        scores = self._model.sentence.probability(rows)
         ranked = [Scored(found[i], float(scores[i])) for i in np.argsort(-scores, kind="stable")]
         best = ranked[0]
         if best.score < self._model.thresholds["answer"]:

@@ -31,6 +31,10 @@ SENTENCE_FEATURES = (
     "type_name_capital", "type_long_length", "question_weight", "overlap_gap", "best_similarity", "position",
     "first_in_document",
 )
+# A learned similarity: the question vector times the sentence vector, dimension by dimension (e5's
+# 384). A linear unit over these is a diagonal bilinear form q^T diag(w) s: language-neutral, it can
+# learn which directions mean "answers this" rather than "is about the same topic".
+PRODUCT_FEATURES = tuple(f"qs_{i}" for i in range(384))
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,17 @@ def sentence_features(found: list[Candidate], question_vector: np.ndarray, quest
             c.index / max(1, len(sentences) - 1), float(c.hit.chunk.position == 0 and c.index == 0),
         ])
     return np.asarray(rows, dtype=np.float64)
+
+
+def sentence_inputs(found: list[Candidate], question_vector: np.ndarray, question: QuestionTerms,
+                    type_probs: np.ndarray, features: tuple[str, ...]) -> np.ndarray:
+    """The rows a sentence scorer with ``features`` reads: ``SENTENCE_FEATURES``, then the
+    ``PRODUCT_FEATURES`` when the scorer was trained with them."""
+    base = sentence_features(found, question_vector, question, type_probs)
+    if len(features) == len(SENTENCE_FEATURES) or not found:
+        return base if found else np.zeros((0, len(features)))
+    products = np.stack([c.vector for c in found]).astype(np.float64) * question_vector[None, :]
+    return np.hstack([base, products])
 
 
 def _neighbour_similarity(c: Candidate, step: int, question_vector: np.ndarray, shift: float, own: float) -> float:
