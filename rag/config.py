@@ -73,6 +73,10 @@ class Settings:
     # default: measured better on xquad-dev held-out and on the seeds, see README) or "learned"
     # (rag/answer). Both give the learned short answer.
     answerer: str = "rules"
+    # Claim-by-claim verification of answers (rag.answer.verify): mark unsupported statements, drop
+    # them (abstain if none is left), or off; and the named checks switched off.
+    verify: str = "mark"
+    verify_off: tuple[str, ...] = ()
 
     @property
     def llm_configured(self) -> bool:
@@ -108,6 +112,8 @@ class Settings:
             raise ConfigError(f"RAG_API_MAX_REQUEST_KB must be at least 1, not {self.api_max_request_kb}")
         if self.answerer not in ("rules", "learned"):
             raise ConfigError(f"RAG_ANSWERER must be 'rules' or 'learned', not {self.answerer!r}")
+        if self.verify not in ("mark", "drop", "off"):
+            raise ConfigError(f"RAG_VERIFY must be mark, drop or off, not {self.verify!r}")
         if self.chunk_tokens > 480:
             raise ConfigError("RAG_CHUNK_TOKENS must stay under the embedding window (480)")
 
@@ -158,6 +164,8 @@ class Settings:
             answerer=(get("RAG_ANSWERER") or defaults.answerer).lower(),
             answer_rules_off=tuple(r.strip() for r in env["RAG_ANSWER_RULES_OFF"].split(",") if r.strip())
             if "RAG_ANSWER_RULES_OFF" in env else defaults.answer_rules_off,
+            verify=(get("RAG_VERIFY") or defaults.verify).lower(),
+            verify_off=tuple(c.strip() for c in get("RAG_VERIFY_OFF").split(",") if c.strip()),
         )
         settings.validate()
         return settings
@@ -187,6 +195,8 @@ ENV_VARS: dict[str, str] = {
     "RAG_ANSWER_WEIGHTS": "extractive answerer weights file (default: the shipped rag/answer/weights/answerer-v1.json)",
     "RAG_ANSWERER": "extractive answerer: rules (default) or learned (rag/answer, trained on xquad-dev)",
     "RAG_ANSWER_RULES_OFF": "comma-separated answer rules to switch off (default short_answer; empty: all on; see rag eval --ablate)",
+    "RAG_VERIFY": "claim check of answers: mark (default: unsupported statements flagged), drop (removed; abstain if none is left) or off",
+    "RAG_VERIFY_OFF": "comma-separated claim checks to switch off: similarity, numbers, names, uncited",
     "OPENAI_API_KEY": "key for OpenAI or a compatible server (enables llm mode in auto)",
     "OPENAI_BASE_URL": "OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1",
 }

@@ -213,6 +213,12 @@ class ExtractiveAnswerer:
         text = " ".join(f"{c.text} [{i + 1}]" for i, c in enumerate(chosen))
         return Draft(text, False, citations)
 
+    def candidates(self, hits: list[Hit], sentence_vectors: dict[str, np.ndarray], vector: np.ndarray,
+                   profile: QuestionProfile, lang: str) -> list[Candidate]:
+        """Every quotable sentence and adjacent pair of ``hits``, scored against ``vector`` (also the
+        claim checker's support scorer, ``rag.answer.verify``: one scorer, not two)."""
+        return self._candidates(hits, sentence_vectors, vector, profile, lang)
+
     def _candidates(
         self,
         hits: list[Hit],

@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from rag.answer.draft import Draft
+from rag.answer.verify import Verifier, final_draft, finalize
 from rag.answer.extractive import ExtractiveAnswerer, with_short_answer
 from rag.answer.followup import with_previous_names
 from rag.answer.model import load_model
@@ -528,6 +529,10 @@ class Pipeline:
                     draft = event
             assert draft is not None
             answer = Answer(question, draft.text, draft.abstained, "llm", draft.citations)
+        answer.hits = hits
+        if view.live:  # claims checked against their sources, the LLM's language too (rag.answer.verify)
+            answer = finalize(answer, lang, self._verifier(), self.settings.verify, None if resolved != "llm" else
+                              lambda note: final_draft(self._llm_answerer().stream(question, lang, hits, llm_options, note)))
         finished = time.perf_counter()
         answer.hits = hits
         answer.timings_ms = {
@@ -551,6 +556,9 @@ class Pipeline:
         if draft.abstained or not draft.citations or "short_answer" in self.settings.answer_rules_off:
             return draft
         return with_short_answer(draft, learned().short_answer_for(question, draft.citations[0].text, vector))
+
+    def _verifier(self) -> Verifier:
+        return Verifier(self.embedder, self.settings.verify_off)
 
     def _llm_answerer(self):  # type: ignore[no-untyped-def]
         if self._llm is None:
