@@ -43,9 +43,9 @@ from rag.types import Answer, Citation, Hit, Span
 
 CHECKS = ("similarity", "numbers", "names", "uncited")
 VERIFY_MODES = ("mark", "drop", "off")
-# Calibrated on tests/fixtures/claims/xquad-dev.jsonl (not the seeds): train/verify_threshold.py
+# Calibrated on tests/fixtures/claims/xquad-dev/claims.jsonl (not the seeds): train/verify_threshold.py
 # prints the faithful vs wrong-source score distributions and the threshold that separates them.
-SUPPORT_THRESHOLD = 0.86
+SUPPORT_THRESHOLD = 0.857
 MIN_FACT_WORDS = 5  # an uncited statement with this many content words states something
 SPELLING_PREFIX = 3  # across languages a name may differ after its first letters: Kenya/Kenia, Temüjin/Temüdschin
 LANGUAGE_MIN_WORDS = 5  # shorter replies are not judged (a detector guesses on three words)
@@ -441,3 +441,26 @@ def support_counts(claims: Sequence[Claim]) -> tuple[int, int]:
     """(supported, unsupported) statements: the eval's claim support rate is the first over both."""
     supported = sum(1 for c in claims if c.supported)
     return supported, len(claims) - supported
+
+
+# --- how shells show claims (CLI, UI: one wording) ------------------------------------------
+
+UNSUPPORTED_MARK = "\u26a0"
+
+
+def marked_text(text: str, claims: Sequence[Claim]) -> str:
+    """The answer with ⚠ before each unsupported statement (``claims`` carry offsets in ``text``)."""
+    for claim in sorted((c for c in claims if not c.supported), key=lambda c: c.start, reverse=True):
+        text = f"{text[:claim.start]}{UNSUPPORTED_MARK} {text[claim.start:]}"
+    return text
+
+
+def claims_line(claims: Sequence[Claim]) -> str:
+    """One line: how many statements their cited sources support ("" when none was checked)."""
+    if not claims:
+        return ""
+    supported, unsupported = support_counts(claims)
+    if not unsupported:
+        return f"claims: all {supported} supported by their cited sources"
+    return (f"claims: {UNSUPPORTED_MARK} {unsupported} of {len(claims)} not supported by their cited sources "
+            f"(marked {UNSUPPORTED_MARK})")
