@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from rag.answer.verify import support_counts
 from rag.errors import InputError, LLMError
 
 from eval.gold_format import GoldItem
@@ -37,6 +38,7 @@ class Outcome:
     latency_ms: float | None = None
     error: str | None = None
     short_answer: str | None = None
+    claims: tuple[int, int] = (0, 0)  # (supported, unsupported) statements
 
 
 @dataclass
@@ -64,6 +66,7 @@ def ask_one(pipeline: Any, item: GoldItem, k: int, depth: int) -> Outcome:
     outcome.passages = [(c.source, c.text) for c in answer.citations]
     outcome.latency_ms = float(answer.timings_ms.get("total", 0.0))
     outcome.short_answer = getattr(answer, "short_answer", None)
+    outcome.claims = support_counts(getattr(answer, "claims", []))
     hits = answer.hits
     if depth > k:
         hits = pipeline.retrieve(item.question, k=depth)
@@ -132,7 +135,7 @@ def run_gold(pipeline: Any, items: Sequence[GoldItem], k: int, progress: Questio
             cited=o.cited, ranking=o.ranking, latency_ms=o.latency_ms,
             crosslingual=_crosslingual(o.item, langs, corpus_langs), error=o.error,
             first_passage=o.passages[0][1] if o.passages else "", short_answer=o.short_answer,
-            doc_lang=_document_language(o.item, langs),
+            doc_lang=_document_language(o.item, langs), claims=o.claims,
         )
         for o in outcomes
     ]
