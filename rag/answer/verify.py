@@ -236,15 +236,17 @@ def _opening_name(statement: str, hits: Sequence[Hit]) -> frozenset[str] | None:
 
 
 def missing_names(names: Iterable[frozenset[str]], cited: Sequence[Hit], lang: str, hits: Sequence[Hit]) -> bool:
-    """True if a name of the statement is in none of the cited passages. Across languages, only a name
-    that some retrieved passage has counts: one found nowhere is most often a translated word
-    ("Far East" / "Extremo Oriente"), while a name from another passage is the error to catch."""
+    """True if a name of the statement is in none of the cited passages. Across languages, a name of
+    several words that no retrieved passage has is let pass: most often translated words ("Far East" /
+    "Extremo Oriente", "Heiligen Schrift" / "Scripture"); a one-word name ("Xerox") and a name from
+    another passage still count, and a close spelling in the cited passage is accepted (Kenya/Kenia).
+    Measured on xquad-dev: checking one-word names too took recall 0.90 -> 0.97, precision unchanged."""
     terms = frozenset().union(*(passage_term_prefixes(h.chunk.text) for h in cited))
     anywhere = frozenset().union(*(passage_term_prefixes(h.chunk.text) for h in hits))
     across = any(h.chunk.lang != lang for h in cited)
     spelled = frozenset().union(*(_spellings(h.chunk.text) for h in cited)) if across else frozenset()
-    return any(not (name & terms) and (not across or (name & anywhere and not _spelled_alike(name, spelled)))
-               for name in names)
+    return any(not (name & terms) and (not across or (
+        (name & anywhere or len(name) == 1) and not _spelled_alike(name, spelled))) for name in names)
 
 
 @lru_cache(maxsize=2048)
