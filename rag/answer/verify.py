@@ -130,10 +130,23 @@ def _readings(token: str) -> set[float]:
     return readings
 
 
+def _unambiguous_scales() -> dict[str, int]:
+    """Scale words that mean the same in every language that has them ("milliards"; not "billion")."""
+    powers: dict[str, set[int]] = {}
+    for table in SCALES.values():
+        for word, power in table.items():
+            powers.setdefault(word, set()).add(power)
+    return {word: next(iter(p)) for word, p in powers.items() if len(p) == 1}
+
+
+_ANY_SCALE = _unambiguous_scales()
+
+
 def number_values(text: str, lang: str) -> list[set[float]]:
-    """For each number of ``text``: the values it may stand for, scale words applied."""
+    """For each number of ``text``: the values it may stand for, scale words applied (the text's
+    language's, else a word that means the same everywhere: a French quote in an English answer)."""
     folded = fold(text)
-    scales = SCALES.get(lang, {}) or SCALES["en"]
+    scales = {**_ANY_SCALE, **SCALES.get(lang, SCALES["en"])}
     found = []
     for match in _NUMBER.finditer(folded):
         power, cursor = 0, match.end()
@@ -189,7 +202,10 @@ def statement_names(statement: str, profile: QuestionProfile, lang: str, hits: S
     "Warschauer Börse"). In a language that capitalizes nouns, a weak name (a lone capitalized word)
     only counts when a retrieved passage in another language also has it: then it is a name, not
     "Unternehmen"."""
-    names = [n for n in profile.name_words if not any(p[0].isdigit() for p in n)]
+    # Numbers are the number check's; two-letter acronyms differ by language (AI/IA/KI) and are
+    # stopwords somewhere ("ai"), so names are words of three letters or more.
+    names = [n for n in profile.name_words
+             if not any(p[0].isdigit() for p in n) and any(len(p.rstrip("$")) > 2 for p in n)]
     opening = _opening_name(statement, hits)
     if opening and opening not in names:
         names.append(opening)
@@ -284,10 +300,10 @@ class Verifier:
         spans = statements(text)
         by_number = _cited_hits(citations, hits)
         plain = [without_markers(s.text) for s in spans]
-        vectors = self._statement_vectors(plain, [[by_number[n] for n in cited_numbers(s.text) if n in by_number]
-                                                  for s in spans])
-        return [self._claim(span, clean, vector, lang, by_number, hits)
-                for span, clean, vector in zip(spans, plain, vectors)]
+        numbers = _covering_citations(spans, plain, by_number)
+        vectors = self._statement_vectors(plain, [[by_number[n] for n in cited] for cited in numbers])
+        return [self._claim(span, clean, vector, lang, by_number, hits, cited)
+                for span, clean, vector, cited in zip(spans, plain, vectors, numbers)]
 
     def _statement_vectors(self, texts: list[str], cited: list[list[Hit]]) -> list[np.ndarray]:
         """Each statement's e5 vector: the stored one when it quotes a sentence of its source (the
@@ -300,8 +316,8 @@ class Verifier:
         return [v for v in vectors if v is not None]
 
     def _claim(self, span: Span, clean: str, vector: np.ndarray, lang: str, by_number: dict[int, Hit],
-               hits: Sequence[Hit]) -> Claim:
-        numbers = [n for n in dict.fromkeys(cited_numbers(span.text)) if n in by_number]
+               hits: Sequence[Hit], numbers: list[int]) -> Claim:
+        lang = reply_language(clean) or lang  # a quote may be in its source's language, not the question's
         profile = QuestionProfile.of(clean, lang)
         names = statement_names(clean, profile, lang, hits)
         claim = Claim(span.text, numbers, True, None, None, start=span.start, end=span.end)
@@ -337,6 +353,17 @@ class Verifier:
                 if best is None or c.score > best[0]:
                     best = (c.score, Evidence(n, c.span.start, c.span.end))
         return best
+
+
+def _covering_citations(spans: Sequence[Span], plain: Sequence[str], by_number: dict[int, Hit]) -> list[list[int]]:
+    """Each statement's citation numbers. A statement without one that quotes, word for word, a sentence
+    of the source cited by the next statement ("S1. S2. [1]", a two-sentence quote) is cited by it."""
+    numbers = [[n for n in dict.fromkeys(cited_numbers(s.text)) if n in by_number] for s in spans]
+    for i in range(len(spans) - 2, -1, -1):
+        if not numbers[i] and numbers[i + 1] and any(
+                plain[i] in by_number[n].chunk.text for n in numbers[i + 1]):
+            numbers[i] = list(numbers[i + 1])
+    return numbers
 
 
 def _cited_hits(citations: Sequence[Citation], hits: Sequence[Hit]) -> dict[int, Hit]:
