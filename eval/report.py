@@ -70,6 +70,8 @@ def fmt(name: str, value: Any) -> str:
     """A metric value for people: ratios to 3 places, latencies in ms, missing as a dash."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
+    if name == "unsupported_claims":
+        return str(value)
     if name.startswith("latency"):
         return f"{value:.0f} ms"
     return f"{value:.3f}"

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Sequence
 
+from rag.answer.verify import support_counts
 from rag.errors import InputError, LLMError
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class Outcome:
     error: str | None = None
     short_answer: str | None = None
     citations: list[dict[str, object]] = field(default_factory=list)  # Citation.to_json(), for the HTML report
+    claims: tuple[int, int] = (0, 0)  # (supported, unsupported) statements
 
 
 @dataclass
@@ -70,6 +72,7 @@ def ask_one(pipeline: Pipeline, item: GoldItem, k: int, depth: int) -> Outcome:
                          for c in answer.citations]
     outcome.latency_ms = float(answer.timings_ms.get("total", 0.0))
     outcome.short_answer = answer.short_answer
+    outcome.claims = support_counts(answer.claims)
     hits = answer.hits
     if depth > k:
         hits = pipeline.retrieve(item.question, k=depth)
@@ -138,7 +141,7 @@ def run_gold(pipeline: Pipeline, items: Sequence[GoldItem], k: int, progress: Qu
             cited=o.cited, ranking=o.ranking, latency_ms=o.latency_ms,
             crosslingual=_crosslingual(o.item, langs, corpus_langs), error=o.error,
             first_passage=o.passages[0][1] if o.passages else "", short_answer=o.short_answer,
-            doc_lang=_document_language(o.item, langs),
+            doc_lang=_document_language(o.item, langs), claims=o.claims,
         )
         for o in outcomes
     ]

@@ -32,6 +32,7 @@ HEADLINE_METRICS = ("answer_accuracy", "abstention_accuracy", "citation_precisio
 METRIC_KEYS = (
     "answer_accuracy", "first_statement_accuracy", "short_answer_accuracy", "abstention_accuracy",
     "citation_precision", "citation_recall", "hit@1", "hit@3", "hit@5", "mrr", "latency_ms_p50", "latency_ms_p95",
+    "claim_support_rate", "unsupported_claims",
 )
 MIN_RETRIEVAL_DEPTH = 5
 # A factoid question, for the short-answer metric: its first gold answer has at most this many words.
@@ -161,6 +162,7 @@ class Row:
     short_answer: str | None = None
     short_answer_correct: bool | None = None  # None: not a factoid question (see ``is_factoid``)
     doc_lang: str | None = None  # the gold documents' language, when one
+    claims: tuple[int, int] = (0, 0)  # (supported, unsupported) statements of the answer (rag.answer.verify)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -173,7 +175,8 @@ def score_row(*, id: str, lang: str, question: str, answers: Sequence[str], matc
               sources: Sequence[str], unanswerable: bool, reply: str, abstained: bool,
               cited: Sequence[tuple[str, str]], ranking: Sequence[Ranked], latency_ms: float | None,
               crosslingual: bool | None = None, error: str | None = None, first_passage: str = "",
-              short_answer: str | None = None, doc_lang: str | None = None) -> Row:
+              short_answer: str | None = None, doc_lang: str | None = None,
+              claims: tuple[int, int] = (0, 0)) -> Row:
     """Score one answered question. ``cited`` is (file name, chunk id) per citation;
     ``first_passage`` the text of the first cited statement."""
     distinct = list(dict.fromkeys(cited))
@@ -194,7 +197,7 @@ def score_row(*, id: str, lang: str, question: str, answers: Sequence[str], matc
         latency_ms=latency_ms, unanswerable=unanswerable, sources=list(sources), citations=len(distinct),
         gold_citations=sum(1 for source, _ in distinct if source_matches(source, sources)),
         crosslingual=crosslingual, error=error, first_statement_correct=first, short_answer=short_answer,
-        short_answer_correct=short_ok, doc_lang=doc_lang,
+        short_answer_correct=short_ok, doc_lang=doc_lang, claims=tuple(claims),  # type: ignore[arg-type]
     )
 
 
@@ -223,6 +226,9 @@ def aggregate(rows: Sequence[Row]) -> dict[str, float | None]:
         "mrr": _ratio(sum(reciprocal_rank(k) for k in ranks), len(ranks)),
         "latency_ms_p50": round(p50, 2) if p50 is not None else None,
         "latency_ms_p95": round(p95, 2) if p95 is not None else None,
+        # Of the checked statements of all answers: the share their cited sources support, and the count not.
+        "claim_support_rate": _ratio(sum(r.claims[0] for r in rows), sum(sum(r.claims) for r in rows)),
+        "unsupported_claims": sum(r.claims[1] for r in rows),
     }
 
 

@@ -141,14 +141,15 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(json.dumps(answer.to_json(), ensure_ascii=False))
         return 0
     stream = pipeline.ask_stream(args.question, filters=filters)
-    streamed = False
+    streamed = ""
     for delta in stream:
         print(delta, end="", flush=True)
-        streamed = True
+        streamed += delta
     answer = stream.answer()
     if streamed:
         print("\n")
-    print(format_answer(answer, include_text=not streamed))
+    # The final text differs from the streamed one after a language retry or RAG_VERIFY=drop: print it.
+    print(format_answer(answer, include_text=not streamed or streamed.strip() != answer.answer))
     return 0
 
 
@@ -188,7 +189,12 @@ def _shortened(question: str) -> str:
 
 
 def format_answer(answer: Answer, include_text: bool = True) -> str:
-    lines = [answer.answer] if include_text else []
+    from rag.answer.verify import UNSUPPORTED_MARK, claims_line, marked_text
+
+    lines = [marked_text(answer.answer, answer.claims)] if include_text else []
+    if not include_text:  # streamed: the text is on screen already, list what is unsupported
+        lines += [f"{UNSUPPORTED_MARK} {c.text}" for c in answer.claims if not c.supported]
+    lines += [claims_line(answer.claims)] if answer.claims else []
     lines.append("")
     if answer.citations:
         lines.append("Sources:")

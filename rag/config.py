@@ -76,6 +76,10 @@ class Settings:
     # default: measured better on xquad-dev held-out and on the seeds, see README) or "learned"
     # (rag/answer). Both give the learned short answer.
     answerer: str = "rules"
+    # Claim-by-claim verification of answers (rag.answer.verify): mark unsupported statements, drop
+    # them (abstain if none is left), or off; and the named checks switched off.
+    verify: str = "mark"
+    verify_off: tuple[str, ...] = ()
 
     @property
     def llm_configured(self) -> bool:
@@ -113,6 +117,8 @@ class Settings:
         for url in self.embed_urls:
             if not _is_http_url(url):
                 raise ConfigError(f"RAG_EMBED_URLS: {url!r} is not an http(s) base URL (e.g. http://127.0.0.1:8080/v1)")
+        if self.verify not in ("mark", "drop", "off"):
+            raise ConfigError(f"RAG_VERIFY must be mark, drop or off, not {self.verify!r}")
         if self.chunk_tokens > 480:
             raise ConfigError("RAG_CHUNK_TOKENS must stay under the embedding window (480)")
 
@@ -164,6 +170,8 @@ class Settings:
             answerer=(get("RAG_ANSWERER") or defaults.answerer).lower(),
             answer_rules_off=tuple(r.strip() for r in env["RAG_ANSWER_RULES_OFF"].split(",") if r.strip())
             if "RAG_ANSWER_RULES_OFF" in env else defaults.answer_rules_off,
+            verify=(get("RAG_VERIFY") or defaults.verify).lower(),
+            verify_off=tuple(c.strip() for c in get("RAG_VERIFY_OFF").split(",") if c.strip()),
         )
         settings.validate()
         return settings
@@ -208,6 +216,9 @@ ENV_VARS: dict[str, str] = {
                             "(default short_answer; empty: all on; see rag eval --ablate)",
     "RAG_EMBED_URLS": "RAG_EMBED=openai: comma-separated base URLs of several embedding servers, batches spread "
                       "over them, a failed batch retried on another (default: OPENAI_BASE_URL alone)",
+    "RAG_VERIFY": "claim check of answers: mark (default: unsupported statements flagged), "
+                  "drop (removed; abstain if none is left) or off",
+    "RAG_VERIFY_OFF": "comma-separated claim checks to switch off: similarity, numbers, names, uncited",
     "OPENAI_API_KEY": "key for OpenAI or a compatible server (enables llm mode in auto)",
     "OPENAI_BASE_URL": "OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1",
 }

@@ -36,6 +36,7 @@ from rag.types import Answer, AnswerMode, FileOutcome, Hit, IngestReport, Stats
 
 if TYPE_CHECKING:
     from rag.answer.base import Answerer
+    from rag.answer.draft import Draft
     from rag.answer.llm import LLMAnswerer
 
 __all__ = ["Pipeline", "Progress", "UPLOADS_DIR"]
@@ -171,6 +172,9 @@ class Pipeline:
             draft = yield from self._answerer(mode, view).answer(query, hits, options)
             answer = Answer(question, draft.text, draft.abstained, mode, draft.citations,
                             short_answer=draft.short_answer)
+        answer.hits = hits
+        if view.live:  # claims checked against their sources, the LLM's language too (rag.answer.verify)
+            answer = self._checked(answer, query, hits, mode, options)
         finished = time.perf_counter()
         answer.hits = hits
         answer.timings_ms = {
@@ -190,6 +194,18 @@ class Pipeline:
 
             search = with_previous_names(question, history)
         return Query(question, lang, self.embedder.embed_query(search), search)
+
+    def _checked(self, answer: Answer, query: Query, hits: list[Hit], mode: AnswerMode,
+                 options: Mapping[str, Any]) -> Answer:
+        """The answer's statements checked against what they cite (``RAG_VERIFY``); an LLM reply in
+        another language than the question's is asked for once more."""
+        from rag.answer.verify import Verifier, final_draft, finalize
+
+        def retry(note: str) -> Draft:
+            return final_draft(self._llm_answerer().stream(query.text, query.lang, hits, options, note))
+
+        verifier = Verifier(self.embedder, self.settings.verify_off)
+        return finalize(answer, query.lang, verifier, self.settings.verify, retry if mode == "llm" else None)
 
     def _answerer(self, mode: AnswerMode, view: CorpusView) -> Answerer:
         """The answerer of a mode, by a mapping (the LLM client is made only for an llm-mode question)."""

@@ -126,6 +126,8 @@ class Answer:
     # The answer itself when the question asks for a name, number, date or short phrase (a span
     # of the first cited sentence); None for an explanation, an abstention or LLM mode.
     short_answer: str | None = None
+    claims: list[Any] = field(default_factory=list)  # rag.answer.verify.Claim, one per statement
+    language_ok: bool | None = None  # llm mode: the reply is in the question's language (None: not checked)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -137,6 +139,8 @@ class Answer:
             "citations": [c.to_json() for c in self.citations],
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
             "short_answer": self.short_answer,
+            "claims": [c.to_json() for c in self.claims],
+            "language_ok": self.language_ok,
         }
 
 

@@ -42,7 +42,8 @@ def test_ask_json_contract(indexed_env):
     result = run("ask", "--json", "Who co-founded Alibaba?", env=indexed_env)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert list(data) == ["id", "question", "answer", "abstained", "mode", "citations", "timings_ms", "short_answer"]
+    assert list(data) == ["id", "question", "answer", "abstained", "mode", "citations", "timings_ms", "short_answer",
+                          "claims", "language_ok"]  # the claim checker's keys come last (rag.answer.verify)
     assert data["short_answer"] is None or data["short_answer"] in data["answer"]
     assert data["id"] is None and data["mode"] == "extractive" and isinstance(data["abstained"], bool)
     assert set(data["timings_ms"]) == {"retrieve", "answer", "total"}

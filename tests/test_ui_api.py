@@ -64,7 +64,7 @@ def client(ui_app):
 def test_ask_endpoint_returns_the_cli_json_contract(client, seeded_home: Path) -> None:
     result = client.predict("Combien Microsoft a-t-il investi en Italie ?", api_name="/ask")
     assert set(result) == {"id", "question", "answer", "abstained", "mode", "citations", "timings_ms",
-                           "short_answer"}
+                           "short_answer", "claims", "language_ok"}
     assert result["question"] == "Combien Microsoft a-t-il investi en Italie ?"
     assert result["mode"] == "extractive"
     assert result["abstained"] is False

@@ -168,6 +168,12 @@ CSS = r"""
   line-height: 1.35; text-decoration: none !important; vertical-align: 1px; cursor: pointer;
   background: var(--color-accent-soft); color: var(--color-accent) !important; border: 1px solid var(--color-accent);
 }
+/* A statement its cited source supports links to the evidence sentence; an unsupported one is marked. */
+.rag-answer a.rag-claim[href^="#src-"] {
+  display: inline; padding: 0; margin: 0; border: none; background: none; font: inherit; vertical-align: baseline;
+  color: inherit !important; text-decoration: underline dotted !important;
+}
+.rag-unsupported { background: #fff3cd; color: #7a4b00; border-radius: 3px; }
 .rag-answer a.rag-cite:hover, .rag-answer a[href^="#src-"]:hover { background: var(--color-accent); color: white !important; }
 .rag-meta { margin-top: 6px; font-size: 0.78rem; color: var(--body-text-color-subdued); letter-spacing: 0.01em; }
 .rag-error { margin-top: 4px; color: var(--error-text-color, #b91c1c); }

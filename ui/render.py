@@ -55,13 +55,29 @@ def turn_from_answer(answer: Answer, seconds: float) -> Turn:
             "n": c.n, "source": c.source, "title": c.title, "lang": c.lang, "score": float(c.score), "text": c.text,
             "chunk_text": c.chunk_text, "rel_start": rel_start, "rel_end": rel_end,
         })
+    _highlight_evidence(citations, answer)
     cited = {c.chunk for c in answer.citations}
     # What retrieval found and the answer does not cite: what a search-only user wants to see too.
     others = [{"source": h.chunk.source, "title": h.chunk.title, "lang": h.chunk.lang, "score": float(h.score),
                "chunk_text": h.chunk.text} for h in answer.hits if h.chunk.chunk_id not in cited]
     return {"question": answer.question, "answer": answer.answer, "mode": answer.mode,
             "abstained": answer.abstained, "citations": citations, "others": others, "seconds": seconds,
-            "error": "", "hint": ""}
+            "error": "", "hint": "", "claims": [{**c.to_json(), "start": c.start, "end": c.end} for c in answer.claims]}
+
+
+def _highlight_evidence(citations: list[dict[str, Any]], answer: Answer) -> None:
+    """Card n highlights the evidence sentence of the first supported statement citing n (the claim
+    checker's best sentence), where there is one; otherwise the citation's own span."""
+    starts = {c.n: c.chunk_start for c in answer.citations}
+    done: set[int] = set()
+    for claim in answer.claims:
+        evidence = claim.evidence if claim.supported else None
+        if evidence is None or evidence.n in done or evidence.n not in starts:
+            continue
+        card = next(c for c in citations if c["n"] == evidence.n)
+        start = max(0, min(len(card["chunk_text"]), evidence.start - starts[evidence.n]))
+        card["rel_start"], card["rel_end"] = start, max(start, min(len(card["chunk_text"]), evidence.end - starts[evidence.n]))
+        done.add(evidence.n)
 
 
 def error_turn(question: str, message: str, mode: str, partial: str = "", hint: str = "") -> Turn:
@@ -106,9 +122,36 @@ def link_markers(escaped: str, turn_index: int, numbers: Iterable[int]) -> str:
     return _MARKER.sub(replace, escaped)
 
 
+def _claims_html(text: str, claims: Sequence[Mapping[str, Any]], turn_index: int) -> str:
+    """The answer, escaped, each statement wrapped: a supported one links to its evidence (card n,
+    highlighted), an unsupported one is marked ⚠ (rag.answer.verify)."""
+    parts, cursor = [], 0
+    for claim in sorted(claims, key=lambda c: c["start"]):
+        start, end = claim["start"], claim["end"]
+        if start < cursor or end > len(text):
+            continue
+        parts.append(_lines(text[cursor:start]))
+        statement = text[start:end]
+        cut = _MARKER.search(statement)
+        body, tail = (statement[:cut.start()], statement[cut.start():]) if cut else (statement, "")
+        if claim["supported"] and claim.get("evidence"):
+            n = claim["evidence"]["n"]
+            parts.append(f'<a class="rag-claim" href="#src-{turn_index}-{n}" title="Show the evidence in source {n}">'
+                         f'{_lines(body)}</a>{_lines(tail)}')
+        elif not claim["supported"]:
+            parts.append(f'<span class="rag-unsupported" title="Not supported by its cited source">\u26a0 '
+                         f'{_lines(body)}</span>{_lines(tail)}')
+        else:
+            parts.append(_lines(statement))
+        cursor = end
+    parts.append(_lines(text[cursor:]))
+    return "".join(parts)
+
+
 def answer_html(turn: Turn, turn_index: int) -> str:
     """The assistant message of one turn: the answer with linked markers, then a footer with the mode."""
-    body = link_markers(_lines(turn["answer"]), turn_index, (c["n"] for c in turn["citations"]))
+    escaped = _claims_html(turn["answer"], turn["claims"], turn_index) if turn.get("claims") else _lines(turn["answer"])
+    body = link_markers(escaped, turn_index, (c["n"] for c in turn["citations"]))
     parts = [f'<div class="rag-answer" id="answer-{turn_index}" data-turn="{turn_index}">{body}</div>'] if body else []
     if turn.get("error"):
         parts.append(f'<div class="rag-error"><b>Error:</b> {_lines(turn["error"])}</div>')
@@ -120,6 +163,9 @@ def answer_html(turn: Turn, turn_index: int) -> str:
     if turn["citations"]:
         count = len(turn["citations"])
         meta.append(f"{count} source{'s' if count > 1 else ''}")
+    unsupported = sum(1 for c in turn.get("claims", []) if not c["supported"])
+    if unsupported:
+        meta.append(f'<span class="rag-unsupported">\u26a0 {unsupported} unsupported</span>')
     elif not turn.get("error") and turn.get("abstained"):
         meta.append("not found in the documents")
     parts.append(f'<div class="rag-meta">{" · ".join(meta)}</div>')

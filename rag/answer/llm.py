@@ -57,7 +57,7 @@ def _without_prompt_leaks(reply: str) -> str:
     return reply
 
 
-def build_messages(question: str, lang: str, hits: Sequence[Hit]) -> list[dict[str, str]]:
+def build_messages(question: str, lang: str, hits: Sequence[Hit], instruction: str = "") -> list[dict[str, str]]:
     fence = secrets.token_hex(8)
     blocks = []
     for i, hit in enumerate(hits, start=1):
@@ -66,6 +66,7 @@ def build_messages(question: str, lang: str, hits: Sequence[Hit]) -> list[dict[s
             f"<<<SOURCE {i} {fence}>>>\nfile: {hit.chunk.source} (language: {hit.chunk.lang})\n{body}\n<<<END {fence}>>>"
         )
     system = SYSTEM_PROMPT.format(no_answer=NO_ANSWER, language=LANGUAGE_NAMES.get(lang, "the question's language"))
+    system += f"\n{instruction}" if instruction else ""  # a retry's stronger instruction (rag.answer.verify)
     user = f"FENCE token: {fence}\n\nSources:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
@@ -81,12 +82,13 @@ class LLMAnswerer:
         """The :class:`~rag.answer.base.Answerer` interface: the question as asked goes to the model."""
         return self.stream(query.text, query.lang, hits, options)
 
-    def stream(self, question: str, lang: str, hits: list[Hit], options: Mapping[str, Any] | None = None) -> Deltas:
+    def stream(self, question: str, lang: str, hits: list[Hit], options: Mapping[str, Any] | None = None,
+               instruction: str = "") -> Deltas:
         """Yield text deltas (``[n]`` markers already numbered as in the final answer, the no-answer
         token never shown), return the checked :class:`Draft`. ``options``: :data:`LLM_OPTIONS` only."""
         if not hits:
             return Draft(localized(NOT_IN_DOCUMENTS, lang), True, [])
-        messages = build_messages(question, lang, hits)
+        messages = build_messages(question, lang, hits, instruction)
         parts: list[str] = []
         shown = MarkerStream(len(hits), hold_token=NO_ANSWER)
         received = finished = False

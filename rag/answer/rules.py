@@ -207,6 +207,11 @@ class ExtractiveAnswerer:
         text = " ".join(f"{c.text} [{i + 1}]" for i, c in enumerate(chosen))
         return Draft(text, False, citations)
 
+    def candidates(self, hits: list[Hit], question_vector: np.ndarray, profile: QuestionProfile) -> list[Candidate]:
+        """Every quotable sentence and adjacent pair of ``hits``, scored against ``question_vector`` (also
+        the claim checker's support scorer, ``rag.answer.verify``: one scorer, not two)."""
+        return self._candidates(hits, question_vector, profile)
+
     def _candidates(self, hits: list[Hit], question_vector: np.ndarray, profile: QuestionProfile) -> list[Candidate]:
         seen: set[tuple[str, int, int]] = set()
         candidates: list[Candidate] = []
