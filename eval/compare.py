@@ -19,6 +19,7 @@ from typing import Any, Mapping, Sequence
 
 from rag.errors import InputError
 
+from eval.gate import read_json_file
 from eval.scoring import METRIC_KEYS
 
 DEFAULT_OUT = Path("eval/out/compare")
@@ -45,14 +46,7 @@ def load_report(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
         path = path / "report.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"no report at {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read report {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"report {path} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    data = read_json_file(path, "report", f"no report at {path}")
     if not isinstance(data, dict) or not isinstance(data.get("rows"), list) or "metrics" not in data:
         raise InputError(f"{path} is not a rag eval report.json (no metrics and rows)")
     return data

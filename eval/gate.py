@@ -94,16 +94,21 @@ def parse_baseline(data: Any, name: str = "baseline") -> Baseline:
     return Baseline(metrics, {str(k): v for k, v in correct.items()})
 
 
+def read_json_file(path: Path, kind: str, missing: str) -> Any:
+    """A JSON file eval reads (a baseline, a report), its failures as one line naming it."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(missing) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {kind} {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{kind} {path} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+
+
 def load_baseline(path: str | Path) -> Baseline:
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"no baseline at {path}: create one with --update-baseline") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read baseline {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"baseline {path} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    data = read_json_file(path, "baseline", f"no baseline at {path}: create one with --update-baseline")
     return parse_baseline(data, str(path))
 
 

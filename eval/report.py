@@ -240,11 +240,17 @@ def write_chart(report: Mapping[str, Any], path: Path) -> Path:
     axes.set_xticks(range(len(names)))
     sizes = {"all": report["counts"]["all"], **report["counts"]["by_language"]}
     axes.set_xticklabels([f"{g}\n(n={sizes[g]['questions']})" for g in names])
+    title = f"rag eval by question language (mode {report['run'].get('mode')}, k={report['run'].get('k')})"
+    return save_score_chart(figure, axes, title, path, legend_columns=3, legend_y=-0.42)
+
+
+def save_score_chart(figure: Any, axes: Any, title: str, path: Path, legend_columns: int, legend_y: float) -> Path:
+    """The common finish of eval's charts: a 0..1 score axis, a title, the legend below, PNG."""
     axes.set_ylim(0, 1.05)
     axes.set_ylabel("score")
-    axes.set_title(f"rag eval by question language (mode {report['run'].get('mode')}, k={report['run'].get('k')})")
+    axes.set_title(title)
     axes.grid(axis="y", alpha=0.3)
-    axes.legend(fontsize=7, ncol=3, loc="lower center", bbox_to_anchor=(0.5, -0.42))
+    axes.legend(fontsize=7, ncol=legend_columns, loc="lower center", bbox_to_anchor=(0.5, legend_y))
     figure.tight_layout()
     figure.savefig(path, format="png", bbox_inches="tight")
     return path

@@ -111,14 +111,9 @@ def write_chart(name: str, rows: Sequence[Mapping[str, Any]], path: Path) -> Pat
     axes.set_xticks(xs)
     axes.set_xticklabels([str(r[name]) for r in rows])
     axes.set_xlabel(name)
-    axes.set_ylim(0, 1.05)
-    axes.set_ylabel("score")
-    axes.set_title(f"rag eval sweep over {name}")
-    axes.grid(axis="y", alpha=0.3)
-    axes.legend(fontsize=7, ncol=4, loc="lower center", bbox_to_anchor=(0.5, -0.38))
-    figure.tight_layout()
-    figure.savefig(path, format="png", bbox_inches="tight")
-    return path
+    from eval.report import save_score_chart
+
+    return save_score_chart(figure, axes, f"rag eval sweep over {name}", path, legend_columns=4, legend_y=-0.38)
 
 
 def write_sweep(name: str, rows: Sequence[Mapping[str, Any]], reports: Sequence[Mapping[str, Any]],

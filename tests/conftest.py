@@ -69,3 +69,22 @@ def rag_script() -> str:
     script = Path(sys.executable).with_name("rag")
     assert script.exists(), f"no rag console script beside {sys.executable}: pip install -e . into this venv"
     return str(script)
+
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's chromium (playwright cannot download browsers here)
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium for the browser tests (UI, eval reports); skipped without Debian's chromium."""
+    if not CHROMIUM.exists():
+        pytest.skip("browser tests need /usr/bin/chromium (apt-get install -y chromium)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

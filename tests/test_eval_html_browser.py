@@ -13,22 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.test_eval_reports import CORPUS, HOSTILE, Q_BRIDGE, Q_MARS, Q_ORCHARD, Q_TRAM, _gold, run_cli
-from tests.test_ui_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
+from tests.test_ui_browser import TIMEOUT_MS
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip("browser tests need /usr/bin/chromium (apt-get install -y chromium)")
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture(scope="module")
