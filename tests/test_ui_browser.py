@@ -98,8 +98,10 @@ def test_ask_click_citation_and_upload(browser, seeded_home: Path, tmp_path: Pat
         answer = last_answer(page)
         assert "4,3 milliards" in answer
         assert "mode: extractive" in answer
-        marker = page.locator("#rag-chat a[href^='#src-']").first
+        marker = page.locator("#rag-chat a.rag-cite").first
         assert marker.inner_text() == "[1]"
+        # the quoted statement is checked against its source: a supported claim links to its evidence
+        assert page.locator("#rag-chat a.rag-claim[href^='#src-']").count() >= 1
 
         # 2. Clicking [1] brings the source into view, highlighted, with the cited span marked.
         marker.click()

@@ -163,11 +163,11 @@ def answer_html(turn: Turn, turn_index: int) -> str:
     if turn["citations"]:
         count = len(turn["citations"])
         meta.append(f"{count} source{'s' if count > 1 else ''}")
+    elif not turn.get("error") and turn.get("abstained"):
+        meta.append("not found in the documents")
     unsupported = sum(1 for c in turn.get("claims", []) if not c["supported"])
     if unsupported:
         meta.append(f'<span class="rag-unsupported">\u26a0 {unsupported} unsupported</span>')
-    elif not turn.get("error") and turn.get("abstained"):
-        meta.append("not found in the documents")
     parts.append(f'<div class="rag-meta">{" · ".join(meta)}</div>')
     return "".join(parts)
 
