@@ -20,6 +20,7 @@ from pathlib import Path
 from rag.answer.verify import Verifier
 from rag.answer.citations import parse_citations
 from rag.config import Settings
+from rag.errors import IndexNotFoundError
 from rag.pipeline import Pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +40,11 @@ def five_statements(hits) -> str:  # type: ignore[no-untyped-def]
 def main(argv: list[str]) -> int:
     home = Path(argv[0]) if argv else ROOT / ".cache" / "verify-bench"
     pipeline = Pipeline(Settings(home=home, progress=False, mode="extractive"))
-    if not pipeline.stats().get("chunks"):
+    try:
+        indexed = pipeline.stats().chunks
+    except IndexNotFoundError:
+        indexed = 0
+    if not indexed:
         pipeline.ingest([ROOT / "seeds"])
     cached = _Remembering(pipeline.embedder)
     questions = [json.loads(line)["question"] for line in (ROOT / "eval" / "gold" / "seeds.jsonl").open()]
