@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from rag.answer.base import Answerer
     from rag.answer.draft import Draft
     from rag.answer.llm import LLMAnswerer
+    from rag.answer.verify import StatementPrefetch
 
 __all__ = ["Pipeline", "Progress", "UPLOADS_DIR"]
 
@@ -166,15 +167,17 @@ class Pipeline:
         query = self._query(question, detect_question_language(question), mode, history)
         hits = self._retriever(view).retrieve(query, k, filters)
         retrieved = time.perf_counter()
+        prefetch = self._prefetch(hits) if view.live else None
         if not view.live:
             answer = Answer(question, localized(NO_DOCUMENTS_INDEXED, query.lang), True, mode)
         else:
-            draft = yield from self._answerer(mode, view).answer(query, hits, options)
+            deltas = self._answerer(mode, view).answer(query, hits, options)
+            draft = yield from (prefetch.watch(deltas) if prefetch is not None else deltas)
             answer = Answer(question, draft.text, draft.abstained, mode, draft.citations,
                             short_answer=draft.short_answer)
         answer.hits = hits
         if view.live:  # claims checked against their sources, the LLM's language too (rag.answer.verify)
-            answer = self._checked(answer, query, hits, mode, options)
+            answer = self._checked(answer, query, hits, mode, options, prefetch)
         finished = time.perf_counter()
         answer.hits = hits
         answer.timings_ms = {
@@ -195,8 +198,14 @@ class Pipeline:
             search = with_previous_names(question, history)
         return Query(question, lang, self.embedder.embed_query(search), search)
 
+    def _prefetch(self, hits: list[Hit]) -> StatementPrefetch | None:
+        """What embeds the statements while an LLM reply streams (none when nothing is checked)."""
+        from rag.answer.verify import StatementPrefetch
+
+        return None if self.settings.verify == "off" else StatementPrefetch(self.embedder, hits)
+
     def _checked(self, answer: Answer, query: Query, hits: list[Hit], mode: AnswerMode,
-                 options: Mapping[str, Any]) -> Answer:
+                 options: Mapping[str, Any], prefetch: StatementPrefetch | None = None) -> Answer:
         """The answer's statements checked against what they cite (``RAG_VERIFY``); an LLM reply in
         another language than the question's is asked for once more."""
         from rag.answer.verify import Verifier, final_draft, finalize
@@ -204,7 +213,7 @@ class Pipeline:
         def retry(note: str) -> Draft:
             return final_draft(self._llm_answerer().stream(query.text, query.lang, hits, options, note))
 
-        verifier = Verifier(self.embedder, self.settings.verify_off)
+        verifier = Verifier(self.embedder, self.settings.verify_off, prefetch=prefetch)
         return finalize(answer, query.lang, verifier, self.settings.verify, retry if mode == "llm" else None)
 
     def _answerer(self, mode: AnswerMode, view: CorpusView) -> Answerer:

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.answer.verify import STRONGER_INSTRUCTION, number_values, statements
+from rag.answer.verify import (STRONGER_INSTRUCTION, StatementPrefetch, Verifier, number_values, statements,
+                               without_markers)
+from rag.answer.citations import parse_citations
 from rag.pipeline import Pipeline
 from tests import claims_harness as harness
 from tests.conftest import make_settings, rag_script
@@ -187,6 +189,56 @@ def test_streaming_shows_text_first_and_the_verdict_with_the_final_answer(seeded
     deltas = list(stream)
     assert len(deltas) > 3 and all(isinstance(d, str) for d in deltas)
     assert [c.supported for c in stream.answer().claims] == [True, False]
+
+
+PARAPHRASED = "In Italy, Microsoft put 4.3 billion euros {A}."
+UNCITED = "The investment was announced by the company together with the Italian government."
+
+
+class _Counting:
+    """The pipeline's embedder, recording the texts each ``embed_passages`` call gets."""
+
+    def __init__(self, embedder) -> None:  # type: ignore[no-untyped-def]
+        self.embedder, self.calls = embedder, []  # type: ignore[var-annotated]
+
+    def embed_passages(self, texts):  # type: ignore[no-untyped-def]
+        self.calls.append(list(texts))
+        return self.embedder.embed_passages(texts)
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_statements_embedded_while_streaming_give_the_claims_of_the_whole_check(seeded_home, stub, background):
+    pipeline = llm_pipeline(seeded_home, stub)
+    record = {"statements": [{"text": t} for t in (PARAPHRASED, WRONG_NUMBER, UNCITED, FAITHFUL)],
+              "cites": {"A": "4.3 billion euros in Italy"}}
+    hits = pipeline.retrieve(QUESTION, k=harness.K)
+    reply = harness.reply_for(record, hits)
+    counting = _Counting(pipeline.embedder)
+    prefetch = StatementPrefetch(counting, hits, background=background)  # type: ignore[arg-type]
+    pipeline._prefetch = lambda _hits: prefetch  # type: ignore[method-assign]
+    stub.script_stream(reply)
+    streamed = pipeline.ask_stream(QUESTION, k=harness.K).answer()
+    # every statement was embedded while the reply streamed (one at a time), none at the end
+    assert [len(c) for c in counting.calls] == [1] * len(counting.calls) and len(counting.calls) >= 4
+    assert set(prefetch.vectors()) >= {without_markers(c.text) for c in streamed.claims}
+    whole = Verifier(pipeline.embedder).claims(streamed.answer, "en", streamed.citations, streamed.hits)
+    assert [c.to_json() for c in streamed.claims] == [c.to_json() for c in whole]
+    assert [c.supported for c in whole] == [True, False, False, True]
+
+
+def test_a_statement_the_final_text_segments_otherwise_is_embedded_at_the_end(seeded_home):
+    pipeline = Pipeline(make_settings(seeded_home))
+    hits = pipeline.retrieve(QUESTION, k=harness.K)
+    prefetch = StatementPrefetch(pipeline.embedder, hits)
+    for delta in ["In Italy, Microsoft put 4.", " Then"]:  # "4." looked like an end; "4.3 billion" was meant
+        prefetch.feed(delta)
+    assert set(prefetch.vectors()) == {"In Italy, Microsoft put 4."}
+    parsed = parse_citations(harness.reply_for({"statements": [{"text": PARAPHRASED}],
+                                                "cites": {"A": "4.3 billion euros in Italy"}}, hits), hits)
+    counting = _Counting(pipeline.embedder)
+    claims = Verifier(counting, prefetch=prefetch).claims(parsed.text, "en", parsed.citations, hits)  # type: ignore[arg-type]
+    assert counting.calls == [["In Italy, Microsoft put 4.3 billion euros."]]
+    assert [c.supported for c in claims] == [True]
 
 
 def _cli(seeded_home: Path, stub: OpenAIStubServer, *args: str) -> subprocess.CompletedProcess:

