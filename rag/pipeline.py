@@ -167,7 +167,7 @@ class Pipeline:
         query = self._query(question, detect_question_language(question), mode, history)
         hits = self._retriever(view).retrieve(query, k, filters)
         retrieved = time.perf_counter()
-        prefetch = self._prefetch(hits) if view.live else None
+        prefetch = self._prefetch(hits) if view.live and mode == "llm" else None  # extractive: no deltas
         if not view.live:
             answer = Answer(question, localized(NO_DOCUMENTS_INDEXED, query.lang), True, mode)
         else:
