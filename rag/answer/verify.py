@@ -417,13 +417,14 @@ class StatementPrefetch:
     claims do not change: vectors are keyed by the statement's text, and a statement the final text
     segments otherwise (a retry, a renumbered marker) is embedded then as before. ``background``:
     embed on the worker thread while the next deltas arrive, else in the consumer between deltas.
-    Statements that quote a retrieved sentence are skipped (their stored vector is used)."""
+    A statement that quotes a sentence of a source it cites is skipped (its stored vector is used)."""
 
     def __init__(self, embedder: Embedder, hits: Sequence[Hit] = (), background: bool = True) -> None:
         self._embedder = embedder
         self._background = background
-        self._quoted = frozenset(s.text.strip() for h in hits if h.sentence_vectors is not None
-                                 for s in h.chunk.sentences)
+        # per hit number: the sentences whose stored vector the Verifier will use when cited
+        self._quoted = [frozenset(s.text.strip() for s in h.chunk.sentences) if h.sentence_vectors is not None
+                        else frozenset() for h in hits]
         self._text = ""
         self._complete = 0  # statements of the text handed over so far
         self._pending: dict[str, Future[np.ndarray]] = {}
@@ -447,11 +448,12 @@ class StatementPrefetch:
         spans = statements(self._text)
         ended = len(spans) if self._text.rstrip().endswith(SENTENCE_ENDS) else len(spans) - 1
         for span in spans[self._complete:ended]:
-            self._embed(without_markers(span.text))
+            self._embed(without_markers(span.text), cited_numbers(span.text))
         self._complete = max(self._complete, len(spans) - 1)
 
-    def _embed(self, text: str) -> None:
-        if text in self._quoted or text in self._pending or text in self._vectors:
+    def _embed(self, text: str, cited: Iterable[int]) -> None:
+        quoted = any(0 < n <= len(self._quoted) and text in self._quoted[n - 1] for n in cited)
+        if quoted or text in self._pending or text in self._vectors:
             return
         if self._background:
             self._pending[text] = _worker().submit(self._one, text)
