@@ -162,3 +162,21 @@ def test_best_sentence_rescoring_keeps_hit5_and_lifts_the_first_rank(seeded):
         first["chunk"] += chunk_only == 1
         first["sentence"] += with_sentences == 1
     assert first["sentence"] > first["chunk"], first
+
+
+def test_sentence_vectors_are_read_once_per_view_and_shared_read_only():
+    store = _TwoChunkStore()
+    reads: list[list[str]] = []
+    fetch = store.sentence_vectors
+    store.sentence_vectors = lambda chunks: reads.append([c.chunk_id for c in chunks]) or fetch(chunks)  # type: ignore[method-assign]
+    view = CorpusView({"broad": "sha", "pointed": "sha"}, ("en",), LexicalIndex.build([], 1), 1, chunks=2)
+    retriever = HybridRetriever(store, view)  # type: ignore[arg-type]
+    first = retriever.retrieve(Query("q", "en", _unit(1.0, 1)), 2)
+    second = retriever.retrieve(Query("q", "en", _unit(1.0, 1)), 2)
+    assert len(reads) == 1 and sorted(reads[0]) == ["broad", "pointed"]
+    assert [(h.chunk.chunk_id, h.score) for h in first] == [(h.chunk.chunk_id, h.score) for h in second]
+    assert second[0].sentence_vectors is not None and not second[0].sentence_vectors.flags.writeable
+    # A new view (the store version moved on) starts empty: the store is read again.
+    fresh = CorpusView(view.live, view.languages, view.lexical, 2, chunks=2)
+    HybridRetriever(store, fresh).retrieve(Query("q", "en", _unit(1.0, 1)), 2)  # type: ignore[arg-type]
+    assert len(reads) == 2

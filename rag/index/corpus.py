@@ -5,13 +5,52 @@ mirror the store version."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
+
+import numpy as np
 
 from rag.index.lexical import Item, LexicalIndex
 from rag.index.records import RecordsCache
 from rag.index.store import DocRecord, Store
+
+
+class SentenceCache:
+    """chunk id -> its packed sentence vectors (read-only rows), least recently used out first.
+
+    Lives on one :class:`CorpusView`, so it describes one settled store version and goes with it
+    when the version moves; a view read while an ingest is under way is made afresh per question,
+    and so is its cache. Chunk ids are content-derived: an id never names other vectors within a
+    version. ``None`` records a chunk with no usable sentence vectors (not fetched again)."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.capacity = capacity
+        self._rows: OrderedDict[str, np.ndarray | None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_many(self, chunk_ids: list[str]) -> tuple[dict[str, np.ndarray | None], list[str]]:
+        """(the cached entries, the ids not cached)."""
+        found: dict[str, np.ndarray | None] = {}
+        with self._lock:
+            for cid in chunk_ids:
+                if cid in self._rows:
+                    self._rows.move_to_end(cid)
+                    found[cid] = self._rows[cid]
+        return found, [cid for cid in chunk_ids if cid not in found]
+
+    def put_many(self, entries: dict[str, np.ndarray | None]) -> None:
+        if self.capacity <= 0:
+            return
+        with self._lock:
+            for cid, rows in entries.items():
+                if rows is not None:
+                    rows.setflags(write=False)  # shared across questions: nobody may change them
+                self._rows[cid] = rows
+                self._rows.move_to_end(cid)
+            while len(self._rows) > self.capacity:
+                self._rows.popitem(last=False)
 
 
 @dataclass(frozen=True)
@@ -23,6 +62,8 @@ class CorpusView:
     lexical: LexicalIndex
     version: int
     chunks: int = 0  # live chunks: caps how many results a search asks Chroma for
+    # Sentence vectors of chunks already retrieved at this version (no Chroma read per question).
+    sentences: SentenceCache = field(default_factory=SentenceCache, compare=False, repr=False)
 
 
 def live_map(records: dict[str, DocRecord]) -> dict[str, str]:

@@ -100,7 +100,7 @@ class HybridRetriever:
 
     def _rescore_by_best_sentence(self, vector: np.ndarray, hits: list[Hit]) -> None:
         """Mix each hit's score with its best sentence's similarity (language bias removed)."""
-        sentence_vectors = self._store.sentence_vectors([h.chunk for h in hits])
+        sentence_vectors = self._sentence_vectors(hits)
         for hit in hits:
             hit.sentence_vectors = sentence_vectors.get(hit.chunk.chunk_id)
             hit.sentence = float((hit.sentence_vectors @ vector).max()) if hit.sentence_vectors is not None \
@@ -110,6 +110,17 @@ class HybridRetriever:
             sentence = (hit.sentence or 0.0) + shifts.get(hit.chunk.lang, 0.0)
             chunk = hit.score - NAME_WEIGHT * (hit.lexical or 0.0)  # the debiased chunk similarity
             hit.score += SENTENCE_WEIGHT * (sentence - chunk)
+
+    def _sentence_vectors(self, hits: list[Hit]) -> dict[str, np.ndarray | None]:
+        """The hits' sentence vectors: from the view's cache, the rest read from the store once."""
+        cached, missing = self._view.sentences.get_many([h.chunk.chunk_id for h in hits])
+        if missing:
+            wanted = {cid: None for cid in missing}
+            fetched = self._store.sentence_vectors([h.chunk for h in hits if h.chunk.chunk_id in wanted])
+            fresh: dict[str, np.ndarray | None] = {cid: fetched.get(cid) for cid in wanted}
+            self._view.sentences.put_many(fresh)
+            cached.update(fresh)
+        return cached
 
     def _dense_candidates(self, vector: np.ndarray, n: int, filters: Filters) -> dict[str, StoredChunk]:
         """Top-n per document language: one language's chunks cannot crowd out another's."""

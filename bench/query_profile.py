@@ -1,0 +1,96 @@
+"""Where a warm ``ask`` spends its time, stage by stage, with the query embedding timed in the same run.
+
+    .venv/bin/python -m bench.query_profile --corpus seeds --gold eval/gold/seeds.jsonl --repeats 3
+
+Each stage is timed by wrapping the live objects' methods (one pipeline, warm, the same questions):
+the query embedding, the corpus view, the HNSW searches (``Store.query``, one per document
+language), the BM25 search, the fetch of BM25-only chunks, the sentence-vector fetch, and the
+answer step (``Answer.timings_ms``). Prints one JSON object: per-stage p50 ms per question, the
+ask p50 and the ratio ask / embedding (issue 17's target: <= 1.6).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from statistics import median
+from typing import Any, Callable
+
+from bench.jobs import load_questions
+
+STAGES = ("embed_query", "view", "hnsw", "bm25", "get_chunks", "sentence_vectors")
+
+
+def _timed(target: Any, name: str, stage: str, spent: dict[str, float]) -> None:
+    """Replace ``target.name`` with a wrapper adding its wall time to ``spent[stage]``."""
+    original: Callable[..., Any] = getattr(target, name)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent[stage] += (time.perf_counter() - started) * 1000
+
+    setattr(target, name, wrapper)
+
+
+def profile(home: Path, corpus: str, gold: str, repeats: int, questions: int | None) -> dict[str, Any]:
+    from rag.config import Settings
+    from rag.index.lexical import LexicalIndex
+    from rag.pipeline import Pipeline
+
+    pipeline = Pipeline(Settings(home=home))
+    if corpus:
+        pipeline.ingest([corpus])
+    items = load_questions(gold, questions)
+    for item in items[:5]:  # warm-up: model, store, views, caches
+        pipeline.ask(item.question)
+    spent: dict[str, float] = defaultdict(float)
+    store = pipeline._open_store(create=False)
+    _timed(pipeline.embedder, "embed_query", "embed_query", spent)
+    _timed(pipeline._corpus, "view", "view", spent)
+    _timed(store, "query", "hnsw", spent)
+    _timed(store, "get_chunks", "get_chunks", spent)
+    _timed(store, "sentence_vectors", "sentence_vectors", spent)
+    original_search = LexicalIndex.search
+    _timed(LexicalIndex, "search", "bm25", spent)
+    rows: list[dict[str, float]] = []
+    try:
+        for _ in range(repeats):
+            for item in items:
+                spent.clear()
+                started = time.perf_counter()
+                answer = pipeline.ask(item.question)
+                row = {stage: spent.get(stage, 0.0) for stage in STAGES}
+                row["answer"] = answer.timings_ms.get("answer", 0.0)
+                row["ask"] = (time.perf_counter() - started) * 1000
+                rows.append(row)
+    finally:
+        setattr(LexicalIndex, "search", original_search)  # noqa: B010 (mypy: no assigning to a method)
+    p50 = {key: round(median(r[key] for r in rows), 2) for key in rows[0]}
+    rest = p50["ask"] - sum(p50[s] for s in STAGES) - p50["answer"]
+    return {"questions": len(items), "repeats": repeats, "chunks": store.chunk_count(), "p50_ms": p50,
+            "other_ms_approx": round(rest, 2), "ratio_ask_to_embed": round(p50["ask"] / p50["embed_query"], 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", help="an existing index (else a fresh one in a temp dir)")
+    parser.add_argument("--corpus", default="", help="ingest this folder first ('seeds': the repo's seeds)")
+    parser.add_argument("--gold", default="eval/gold/seeds.jsonl")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--questions", type=int)
+    args = parser.parse_args()
+    corpus = str(Path(__file__).resolve().parents[1] / "seeds") if args.corpus == "seeds" else args.corpus
+    with tempfile.TemporaryDirectory(prefix="rag-qprof-") as tmp:
+        home = Path(args.home) if args.home else Path(tmp)
+        print(json.dumps(profile(home, corpus, args.gold, args.repeats, args.questions), indent=1))
+
+
+if __name__ == "__main__":
+    main()
