@@ -137,6 +137,8 @@ def make_pipeline(home: Path, cache, mode: str, **overrides: Any):  # type: igno
 
     from bench.embed_cache import CachingEmbedder
 
+    # RAG_CHUNK_VECTORS is the one product setting the benchmark takes from its environment.
+    overrides.setdefault("chunk_vectors", Settings.from_env().chunk_vectors)
     pipeline = Pipeline(Settings(home=home, progress=False, mode="extractive", **overrides))
     pipeline.embedder = CachingEmbedder(pipeline.embedder, cache, mode)  # type: ignore[arg-type]
     return pipeline
@@ -209,14 +211,16 @@ def runs_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def corpus_texts(paths: Sequence[str], stride: int = 1) -> dict[str, Any]:
-    """The texts an ingest embeds, per document as ``Pipeline._embed_chunks`` builds them
-    (the chunk, then its sentences; each distinct text once per document), for every
+    """The texts an ingest embeds, per document as ``rag.ingest.transaction.embedded_texts`` lists
+    them (the chunk, then its sentences, or the sentences alone with RAG_CHUNK_VECTORS=sentence_mean;
+    each distinct text once per document), for every
     ``stride``-th file (a sample spread over the whole corpus when stride > 1)."""
     from rag.ingest.chunking import chunk_document
     from rag.config import Settings
     from rag.ingest.loading import SkipFile, discover, load_file
+    from rag.ingest.transaction import embedded_texts
 
-    settings = Settings()
+    settings = Settings(chunk_vectors=Settings.from_env().chunk_vectors)
     files, _ = discover(paths)
     chunk_texts: list[str] = []
     per_doc: list[list[str]] = []
@@ -228,11 +232,7 @@ def corpus_texts(paths: Sequence[str], stride: int = 1) -> dict[str, Any]:
             continue
         chunks = chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap_tokens)
         chunk_texts.extend(c.text for c in chunks)
-        texts: list[str] = []
-        for chunk in chunks:
-            texts.append(chunk.text)
-            texts.extend(s.text for s in chunk.sentences)
-        per_doc.append(list(dict.fromkeys(texts)))
+        per_doc.append(embedded_texts(chunks, settings.chunk_vectors == "sentence_mean"))
         used += 1
     return {"chunk_texts": chunk_texts, "per_doc": per_doc, "files": used, "sampled": stride > 1}
 

@@ -17,6 +17,10 @@ from rag.errors import ConfigError, InputError, RagError
 
 EmbedBackend = Literal["e5", "openai"]
 Mode = Literal["auto", "extractive", "llm"]
+# How a chunk's vector is made at ingest (BENCHMARKS.md, "one embedding pass"): "embedded" embeds the
+# chunk text as well as its sentences; "sentence_mean" embeds the sentences only and takes the
+# normalized mean of their normalized vectors (each token embedded about once).
+ChunkVectors = Literal["embedded", "sentence_mean"]
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -43,6 +47,7 @@ class Settings:
     # Chunk size counts the embedding model's own tokens (e5's window is 512).
     chunk_tokens: int = 200
     chunk_overlap_tokens: int = 40
+    chunk_vectors: ChunkVectors = "embedded"
     llm_timeout_s: float = 60.0
     llm_max_retries: int = 3
     max_question_chars: int = 2000
@@ -119,6 +124,8 @@ class Settings:
                 raise ConfigError(f"RAG_EMBED_URLS: {url!r} is not an http(s) base URL (e.g. http://127.0.0.1:8080/v1)")
         if self.verify not in ("mark", "drop", "off"):
             raise ConfigError(f"RAG_VERIFY must be mark, drop or off, not {self.verify!r}")
+        if self.chunk_vectors not in ("embedded", "sentence_mean"):
+            raise ConfigError(f"RAG_CHUNK_VECTORS must be embedded or sentence_mean, not {self.chunk_vectors!r}")
         if self.chunk_tokens > 480:
             raise ConfigError("RAG_CHUNK_TOKENS must stay under the embedding window (480)")
 
@@ -154,6 +161,7 @@ class Settings:
             k=get_number("RAG_K", defaults.k),
             chunk_tokens=get_number("RAG_CHUNK_TOKENS", defaults.chunk_tokens),
             chunk_overlap_tokens=get_number("RAG_CHUNK_OVERLAP", defaults.chunk_overlap_tokens),
+            chunk_vectors=(get("RAG_CHUNK_VECTORS") or defaults.chunk_vectors).lower(),  # type: ignore[arg-type]
             llm_timeout_s=get_number("RAG_LLM_TIMEOUT", defaults.llm_timeout_s, float),
             llm_max_retries=get_number("RAG_LLM_RETRIES", defaults.llm_max_retries),
             ui_auth=get("RAG_UI_AUTH"),
@@ -207,6 +215,8 @@ ENV_VARS: dict[str, str] = {
     "RAG_UI_EXAMPLES": "example questions on the UI's landing chat, separated by | "
                        "(default: three for the seeds demo; empty: none)",
     "RAG_MAX_FILE_MB": "larger files are skipped unread at ingest (default 50)",
+    "RAG_CHUNK_VECTORS": "chunk vectors at ingest: embedded (default: chunk text embedded too) or sentence_mean "
+                         "(sentences only, chunk vector = their normalized mean; one embedding pass)",
     "RAG_INGEST_BATCH_TEXTS": "texts embedded and committed together at ingest (default 256)",
     "RAG_API_KEY": "bearer key `rag serve` requires on /v1 requests (default: none, loopback only)",
     "RAG_API_MAX_REQUEST_KB": "largest request body `rag serve` reads (default 1024)",
@@ -223,7 +233,7 @@ ENV_VARS: dict[str, str] = {
     "OPENAI_BASE_URL": "OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1",
 }
 
-__all__ = ["Settings", "Mode", "EmbedBackend", "ENV_VARS"]
+__all__ = ["Settings", "Mode", "ChunkVectors", "EmbedBackend", "ENV_VARS"]
 
 
 K_MIN, K_MAX = 1, 50  # passages retrieved per question: Settings, a per-call k, the UI's slider

@@ -230,3 +230,33 @@ def test_cli_ingest_names_a_failing_file_in_one_line_and_exits_3(tmp_path, corpu
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].endswith("page.html: the html reader failed (RuntimeError: parser bug second line)")
     assert "5 added" in result.stdout and "1 skipped" in result.stdout
+
+
+def test_sentence_mean_embeds_sentences_once_and_derives_the_chunk_vectors(tmp_path, corpus, monkeypatch):
+    import numpy as np
+
+    from rag.ingest.chunking import chunk_document
+    from rag.ingest.loading import load_file
+    from rag.ingest.transaction import sentence_mean
+
+    settings = make_settings(tmp_path / "index", chunk_vectors="sentence_mean", mode="extractive")
+    pipeline = Pipeline(settings)
+    embedded: list[str] = []
+    real = pipeline.embedder.embed_passages
+    monkeypatch.setattr(pipeline.embedder, "embed_passages", lambda texts: (embedded.extend(texts), real(texts))[1])
+    pipeline.ingest([corpus])
+    store = Store(settings, pipeline.embedder.model_id, create=False)
+    for path in sorted(corpus.iterdir()):
+        doc = load_file(path)
+        stored = store.reusable_embeddings(doc)
+        for chunk in chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap_tokens):
+            sentences = [s.text for s in chunk.sentences]
+            if len(sentences) > 1:  # a chunk of several sentences is never embedded itself
+                assert chunk.text not in embedded
+            expected = sentence_mean(real(sentences))
+            assert np.allclose(stored[chunk.text], expected, atol=2e-3)
+    assert pipeline.retrieve("Qwen modèles téléchargements", k=1)[0].chunk.source.startswith("003")
+    # Chunk vectors made the other way are not mixed into this index; reading it still works.
+    with pytest.raises(EmbeddingMismatchError, match="RAG_CHUNK_VECTORS"):
+        Pipeline(make_settings(tmp_path / "index")).ingest([corpus])
+    assert Pipeline(make_settings(tmp_path / "index")).stats().documents == 5

@@ -267,7 +267,8 @@ class Store:
         try:
             self._client, self._reads_copy = _client(self.settings, self._create, copy, self._copies)
             self._docs = self._collection(f"{self._name}_docs", self._create,
-                                          {"embed_model": self.model_id, "version": 0, "layout": LAYOUT})
+                                          {"embed_model": self.model_id, "version": 0, "layout": LAYOUT,
+                                           "chunk_vectors": self.settings.chunk_vectors})
             self._check_model()
             self._check_layout()
             self._sentences = self._collection(f"{self._name}_sentences", self._create,
@@ -347,6 +348,17 @@ class Store:
             raise EmbeddingMismatchError(
                 f"this index was built with {built_with}, but the configured embedding model is "
                 f"{self.model_id}: set RAG_EMBED to match, or ingest into a new --index-dir"
+            )
+
+    def check_chunk_vectors(self) -> None:
+        """An ingest adds chunk vectors made the way the index's others were (RAG_CHUNK_VECTORS):
+        mixing embedded and sentence-mean vectors would skew the ranking between documents.
+        Indexes written before the setting existed hold embedded chunk vectors."""
+        built_with = str((self._docs.metadata or {}).get("chunk_vectors", "embedded"))
+        if built_with != self.settings.chunk_vectors:
+            raise EmbeddingMismatchError(
+                f"this index's chunk vectors are {built_with}, but RAG_CHUNK_VECTORS is "
+                f"{self.settings.chunk_vectors}: set it to match, or ingest into a new --index-dir"
             )
 
     def _check_layout(self) -> None:

@@ -90,6 +90,7 @@ class _Ingest:
     def run(self, found: list[Path], given: Sequence[Document | Skipped], report: IngestReport, prune: bool,
             progress: Progress | None) -> None:
         store = self.store
+        store.check_chunk_vectors()
         version_before, rebuild = store.state()  # rebuild: a killed ingest may have left chunks no document owns
         # After a killed ingest, only the store's own records say what is committed (never a cache).
         before = store.documents() if rebuild else self.corpus.records.read(store, version_before)
@@ -221,24 +222,40 @@ class _Ingest:
         changes.added.extend((c.chunk_id, c.text, c.lang) for c in chunks)
 
     def _embed_documents(self, pending: list[_Pending]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Embed the queued documents' chunk and sentence texts in one call: each distinct text
-        of a document once, none whose vector that document already has stored. (Texts are not
-        shared across documents: the benchmark's synthetic corpora repeat sentences across files
-        far more than real ones, and its model-alone figures assume per-document texts.)"""
-        per_document = [
-            [t for t in dict.fromkeys(text for c in p.chunks for text in (c.text, *(s.text for s in c.sentences)))
-             if t not in p.reusable]
-            for p in pending
-        ]
+        """Embed the queued documents' texts in one call: each distinct text of a document once,
+        none whose vector that document already has stored. (Texts are not shared across
+        documents: the benchmark's synthetic corpora repeat sentences across files far more than
+        real ones, and its model-alone figures assume per-document texts.) With
+        ``chunk_vectors="sentence_mean"`` only the sentences are embedded (see ``embedded_texts``)."""
+        derived = self.settings.chunk_vectors == "sentence_mean"
+        per_document = [[t for t in embedded_texts(p.chunks, derived) if t not in p.reusable] for p in pending]
         embedded = iter(self.embedder.embed_passages([t for texts in per_document for t in texts]))
         chunk_vectors: list[np.ndarray] = []
         sentence_vectors: list[np.ndarray] = []
         for p, texts in zip(pending, per_document):
             vectors = dict(p.reusable) | {text: next(embedded) for text in texts}
-            chunk_vectors.extend(vectors[c.text] for c in p.chunks)
-            sentence_vectors.extend(np.asarray([vectors[s.text] for s in c.sentences], dtype=np.float32)
-                                    for c in p.chunks)
+            for c in p.chunks:
+                sentences = np.asarray([vectors[s.text] for s in c.sentences], dtype=np.float32)
+                sentence_vectors.append(sentences)
+                chunk_vectors.append(sentence_mean(sentences) if derived and len(sentences) else vectors[c.text])
         return np.asarray(chunk_vectors, dtype=np.float32), sentence_vectors
+
+
+def embedded_texts(chunks: Sequence[Chunk], sentences_only: bool) -> list[str]:
+    """The distinct texts an ingest embeds for one document's chunks, in order: each chunk and
+    its sentences, or (sentences_only) its sentences alone, a chunk without any by its own text."""
+    texts: list[str] = []
+    for c in chunks:
+        if not sentences_only or not c.sentences:
+            texts.append(c.text)
+        texts.extend(s.text for s in c.sentences)
+    return list(dict.fromkeys(texts))
+
+
+def sentence_mean(vectors: np.ndarray) -> np.ndarray:
+    """A chunk vector from its sentences' (normalized) vectors: their mean, normalized again."""
+    mean = vectors.mean(axis=0)
+    return mean / max(float(np.linalg.norm(mean)), 1e-12)
 
 
 def ingest(settings: Settings, embedder: Embedder, corpus: Corpus, open_store: Callable[[bool], Store],
