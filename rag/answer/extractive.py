@@ -35,6 +35,8 @@ RULES = {
     "question_language": "among translations of the chosen sentence, quote the one in the question's language",
     "followup_names": "a follow-up without names of its own is searched with the previous question's names",
     "short_answer": "lead the reply with the span model's short answer (off by default: too often wrong so far)",
+    "short_answer_explanation": "no short answer when the answer-type model says the question wants a long answer",
+    "short_answer_floor": "no short answer when the best span scores below short_answer_span (precision floor)",
 }
 # Two sentences whose e5 vectors are this close say the same thing (a translation): measured on
 # parallel xquad paragraphs (en/de/es), where translated sentence pairs score above it.
@@ -80,7 +82,8 @@ class ExtractiveAnswerer:
     def short_answer_for(self, question: str, sentence: str, question_vector: np.ndarray) -> str | None:
         """The short answer in ``sentence``, or None when the question wants an explanation."""
         type_probs = self._model.type_probabilities(question_vector)
-        if type_probs[TYPE_CLASSES.index("long")] >= self._model.thresholds["short_answer"]:
+        if "short_answer_explanation" not in self._off and \
+                type_probs[TYPE_CLASSES.index("long")] >= self._model.thresholds["short_answer"]:
             return None
         return self.short_answer(sentence, QuestionTerms.of(question, self._term_weight), type_probs)
 
@@ -100,7 +103,8 @@ class ExtractiveAnswerer:
         if not len(spans):
             return None
         scores = self._model.span.probability(span_features(words, spans, type_probs))
-        if scores.max() < self._model.thresholds.get("short_answer_span", 0.0):
+        floor = 0.0 if "short_answer_floor" in self._off else self._model.thresholds.get("short_answer_span", 0.0)
+        if scores.max() < floor:
             return None  # not sure enough: the statement alone is the answer
         i, j = spans[int(np.argmax(scores))]
         return span_text(words, int(i), int(j)) or None
