@@ -67,3 +67,10 @@ def test_offices_are_not_names():
     assert QuestionProfile.of("Who is the CEO of Nvidia?", "en").name_words == (frozenset({"nvid"}),)
     assert QuestionProfile.of("Qui est le PDG de Meta ?", "fr").name_words == (frozenset({"meta$"}),)
     assert QuestionProfile.of("Wer ist der Vorsitzende von Alibaba?", "de").name_words == (frozenset({"alib"}),)
+
+
+def test_a_lone_letter_before_the_first_name_does_not_break_the_profile():
+    # A one-letter capitalized word first ("« A Zorblo Stellen"): nothing precedes it to continue,
+    # so the German two-word rule has no name to join (it used to pop an empty list).
+    profile = QuestionProfile.of("« A Zorblo Stellen", "de")
+    assert profile.name_words == (frozenset({"zorb", "stel"}),)

@@ -288,10 +288,10 @@ def _names(question: str, lang: str) -> list[tuple[frozenset[str], bool]]:
         parts = frozenset(term_prefix(t) for t in word_tokens(word) if len(t) >= 2 or t[0].isdigit()) | modifier
         parts |= name_spellings(fold(word))
         if not parts:
-            if last_named == i - 1:
+            if names and last_named == i - 1:
                 last_named = i  # a one-letter part ("F&E-Budget") continues the name before it
             continue
-        if lang == "de" and last_named == i - 1 and i > 0 and match.start() - matches[i - 1].end() <= 1:
+        if lang == "de" and names and last_named == i - 1 and i > 0 and match.start() - matches[i - 1].end() <= 1:
             # German capitalizes nouns, so "hat Alibaba Stellen", "Alibabas Budget" look like
             # two-word names: keep a sequence as ONE name, present if any part is.
             previous, _ = names.pop()
