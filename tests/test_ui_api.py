@@ -239,12 +239,25 @@ def test_rendering_escapes_and_highlights() -> None:
     assert render.history_pairs([turn, render.error_turn("q", "boom", "llm")]) == [(turn["question"], turn["answer"])]
 
 
+def test_the_short_answer_leads_in_bold() -> None:
+    # The extractive reply reads "short — sentence [1]"; the UI bolds the lead once, not the repeat in the sentence.
+    turn = {"question": "Who runs Zorblo?", "answer": "Ada Quix — Ada Quix runs Zorblo [1].", "mode": "extractive",
+            "abstained": False, "seconds": 0.2, "error": "", "hint": "", "short_answer": "Ada Quix",
+            "citations": [{"n": 1, "source": "z.md", "lang": "en", "score": 0.9, "text": "Ada Quix runs Zorblo.",
+                           "chunk_text": "Ada Quix runs Zorblo.", "rel_start": 0, "rel_end": 21}]}
+    chat = render.answer_html(turn, 0)
+    assert chat.count('<strong class="rag-short">Ada Quix</strong>') == 1
+    assert '<strong class="rag-short">Ada Quix</strong> — Ada Quix runs Zorblo' in chat
+    assert "rag-short" not in render.answer_html(dict(turn, short_answer=None), 0)
+
+
 def test_sources_panel_names_titles_and_folds_the_other_retrieved_passages(seeded: Pipeline) -> None:
     answer = seeded.ask("Combien Microsoft a-t-il investi en Italie ?")
     cited = {c.chunk for c in answer.citations}
     others = [h for h in answer.hits if h.chunk.chunk_id not in cited]
     assert answer.citations and others and answer.citations[0].title
     turn = render.turn_from_answer(answer, 0.1)
+    assert turn["short_answer"] == answer.short_answer
     assert [o["chunk_text"] for o in turn["others"]] == [h.chunk.text for h in others]
     panel = render.sources_html([turn])
     first = answer.citations[0]

@@ -62,7 +62,8 @@ def turn_from_answer(answer: Answer, seconds: float) -> Turn:
                "chunk_text": h.chunk.text} for h in answer.hits if h.chunk.chunk_id not in cited]
     return {"question": answer.question, "answer": answer.answer, "mode": answer.mode,
             "abstained": answer.abstained, "citations": citations, "others": others, "seconds": seconds,
-            "error": "", "hint": "", "claims": [{**c.to_json(), "start": c.start, "end": c.end} for c in answer.claims]}
+            "error": "", "hint": "", "claims": [{**c.to_json(), "start": c.start, "end": c.end} for c in answer.claims],
+            "short_answer": answer.short_answer}
 
 
 def _highlight_evidence(citations: list[dict[str, Any]], answer: Answer) -> None:
@@ -151,7 +152,7 @@ def _claims_html(text: str, claims: Sequence[Mapping[str, Any]], turn_index: int
 def answer_html(turn: Turn, turn_index: int) -> str:
     """The assistant message of one turn: the answer with linked markers, then a footer with the mode."""
     escaped = _claims_html(turn["answer"], turn["claims"], turn_index) if turn.get("claims") else _lines(turn["answer"])
-    body = link_markers(escaped, turn_index, (c["n"] for c in turn["citations"]))
+    body = _bold_short_answer(link_markers(escaped, turn_index, (c["n"] for c in turn["citations"])), turn.get("short_answer"))
     parts = [f'<div class="rag-answer" id="answer-{turn_index}" data-turn="{turn_index}">{body}</div>'] if body else []
     if turn.get("error"):
         parts.append(f'<div class="rag-error"><b>Error:</b> {_lines(turn["error"])}</div>')
@@ -170,6 +171,14 @@ def answer_html(turn: Turn, turn_index: int) -> str:
         meta.append(f'<span class="rag-unsupported">\u26a0 {unsupported} unsupported</span>')
     parts.append(f'<div class="rag-meta">{" · ".join(meta)}</div>')
     return "".join(parts)
+
+
+def _bold_short_answer(body: str, short: str | None) -> str:
+    """The reply leads with the short answer (``short — sentence [1]``): shown bold, the rest unchanged."""
+    if not short:
+        return body
+    shown = esc(short)
+    return body.replace(shown, f'<strong class="rag-short">{shown}</strong>', 1)
 
 
 def streaming_html(text: str, mode: str) -> str:
