@@ -22,7 +22,8 @@ def _gate_file(tmp_path: Path, threshold: float) -> str:
     return str(path)
 
 
-def test_a_gate_that_trusts_the_rules_answers_as_they_do_and_a_strict_one_abstains(seeded_home, tmp_path):
+def test_a_gate_that_trusts_the_rules_answers_as_they_do_and_a_strict_one_abstains(seeded_home: Path,
+                                                                                  tmp_path: Path) -> None:
     from tests.conftest import make_settings
 
     rules = Pipeline(make_settings(seeded_home, mode="extractive"))
