@@ -9,6 +9,11 @@ hits (the article is "not indexed": label 0, these are the unanswerable examples
 regression (Newton steps, L2; deterministic: the same asks give the same bytes). The threshold
 is chosen on out-of-fold scores (folds by article): the lowest one that keeps >= 90% of the
 not-indexed asks abstaining, which maximizes answers at that abstention accuracy.
+
+First run (2026-12-02; 1236 asks, 14 training articles): out-of-fold, first statement holds gold
+0.581 (rules) -> 0.646 (gate), not-indexed abstention 0.790 -> 0.901, threshold 0.256. Not yet
+measured on the held-out articles, so no weights ship (``--reuse`` refits the cached asks to the
+same bytes).
 """
 
 from __future__ import annotations
