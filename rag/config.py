@@ -77,6 +77,10 @@ class Settings:
     # "short_answer" is off by default: measured on xquad-dev held-out (0.09 with the rules
     # answerer) and the seeds (0.03), the span model's short answer is too often wrong to lead a reply.
     answer_rules_off: tuple[str, ...] = ("short_answer",)
+    # The answer-or-abstain gate's weights (rag.answer.gate; default rag/answer/weights/gate-v1.json,
+    # written by train/gate.py). The gate runs only where that file exists: none ships yet (not
+    # trained and measured); the "answer_gate" rule switches it off.
+    answer_gate_weights: str = ""
     # Which extractive answerer picks the sentence and abstains: "rules" (rag/extractive.py, the
     # default: measured better on xquad-dev held-out and on the seeds, see README) or "learned"
     # (rag/answer). Both give the learned short answer.
@@ -175,6 +179,7 @@ class Settings:
             api_key=get("RAG_API_KEY"),
             api_max_request_kb=get_number("RAG_API_MAX_REQUEST_KB", defaults.api_max_request_kb),
             answer_weights=get("RAG_ANSWER_WEIGHTS"),
+            answer_gate_weights=get("RAG_ANSWER_GATE_WEIGHTS"),
             answerer=(get("RAG_ANSWERER") or defaults.answerer).lower(),
             answer_rules_off=tuple(r.strip() for r in env["RAG_ANSWER_RULES_OFF"].split(",") if r.strip())
             if "RAG_ANSWER_RULES_OFF" in env else defaults.answer_rules_off,

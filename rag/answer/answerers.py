@@ -10,8 +10,11 @@ from rag.answer.base import Deltas, no_deltas
 from rag.answer.draft import Draft
 from rag.answer.extractive import ExtractiveAnswerer as LearnedAnswerer
 from rag.answer.extractive import with_short_answer
+from rag.answer.gate import load_gate
 from rag.answer.model import load_model
 from rag.answer.rules import ExtractiveAnswerer as RulesAnswerer
+from rag.answer.rules import quoted
+from rag.lang.messages import NOT_IN_DOCUMENTS, localized
 from rag.config import Settings
 from rag.index.corpus import CorpusView
 from rag.retrieve.query import Query
@@ -33,11 +36,23 @@ class Extractive:
         settings = self._settings
         if settings.answerer == "learned":
             return self._learned().answer(query.search, query.lang, query.vector, hits)
-        draft = RulesAnswerer(self._view.lexical.has_term).answer(query, hits)
+        draft = self._rules(query, hits)
         if draft.abstained or not draft.citations or "short_answer" in settings.answer_rules_off:
             return draft
         short = self._learned().short_answer_for(query.search, draft.citations[0].text, query.vector)
         return with_short_answer(draft, short)
+
+    def _rules(self, query: Query, hits: list[Hit]) -> Draft:
+        """The rules' draft; with the ``answer_gate`` rule on, the gate decides answer or abstain."""
+        rules = RulesAnswerer(self._view.lexical.has_term)
+        gate = None if "answer_gate" in self._settings.answer_rules_off else \
+            load_gate(self._settings.answer_gate_weights or None)
+        if gate is None:
+            return rules.answer(query, hits)
+        decision = rules.decide(query, hits)
+        if not gate.answers(decision, query):
+            return Draft(localized(NOT_IN_DOCUMENTS, query.lang), True, [])
+        return quoted(decision.chosen)
 
     def _learned(self) -> LearnedAnswerer:  # loaded only when used: the default is the rules answerer
         return LearnedAnswerer(self._view.lexical.idf, load_model(self._settings.answer_weights or None),

@@ -34,6 +34,8 @@ RULES = {
     "second_statement": "quote a second sentence when it too scores above the second_statement threshold",
     "question_language": "among translations of the chosen sentence, quote the one in the question's language",
     "followup_names": "a follow-up without names of its own is searched with the previous question's names",
+    "answer_gate": "the answer-or-abstain gate (rag.answer.gate) decides whether the rules' pick is quoted "
+                   "(runs only where its weights file exists: none ships yet)",
     "short_answer": "lead the reply with the span model's short answer (off by default: too often wrong so far)",
     "short_answer_explanation": "no short answer when the answer-type model says the question wants a long answer",
     "short_answer_floor": "no short answer when the best span scores below short_answer_span (precision floor)",

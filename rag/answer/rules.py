@@ -109,6 +109,25 @@ class Candidate:
         return Span(first.start, last.end, chunk.text[first.start - chunk.start : last.end - chunk.start])
 
 
+@dataclass
+class Decision:
+    """What the rules decided: ``chosen`` is their pick (from the candidates that pass their checks,
+    else from all of them); ``reason`` is None when they answer, else why they abstain."""
+
+    candidates: list[Candidate]
+    chosen: list[Candidate]
+    reason: str | None
+    eligible: int  # candidates that pass the checks
+    known_names: int  # names of the question that the corpus has
+    unknown_names: int  # and that it has not
+
+
+def quoted(chosen: list[Candidate]) -> Draft:
+    """The reply that quotes and cites ``chosen``."""
+    citations = [Citation.of(i + 1, c.hit.chunk, c.span, c.hit.score) for i, c in enumerate(chosen)]
+    return Draft(" ".join(f"{c.text} [{i + 1}]" for i, c in enumerate(chosen)), False, citations)
+
+
 def _without_dates(folded: str) -> str:
     return _DATE_NUMBERS.sub(" ", folded)
 
@@ -171,19 +190,21 @@ class ExtractiveAnswerer:
 
     def answer(self, query: Query, hits: list[Hit]) -> Draft:
         """Quote and cite the best supported sentence(s) of the hits (their sentence vectors), or abstain."""
+        decision = self.decide(query, hits)
+        if decision.reason is not None:
+            return Draft(localized(NOT_IN_DOCUMENTS, query.lang), True, [])
+        return quoted(decision.chosen)
+
+    def decide(self, query: Query, hits: list[Hit]) -> "Decision":
+        """The rules' pick and whether they answer (``reason`` None) or why not: what
+        ``answer`` acts on, and what the answer-or-abstain gate (``rag.answer.gate``) weighs."""
         profile, lang = query.profile, query.lang
         candidates = self._candidates(hits, query.vector, profile)
-        abstain = Draft(localized(NOT_IN_DOCUMENTS, lang), True, [])
         if not candidates:
-            return abstain
-        best_similarity = max(c.similarity for c in candidates)
-        if best_similarity < SIMILARITY_FLOOR:
-            return abstain
+            return Decision([], [], "nothing", 0, 0, 0)
         known = [name for name in profile.name_words if any(self._corpus_has_term(p) for p in name)]
         unknown = [name for name in profile.name_words if name not in known]
         weak = [name for name in unknown if name in profile.weak_names]
-        if _names_missing(known, unknown, weak, lang):
-            return abstain  # the question names something the documents never mention
         # With one unknown name, the passage must at least be about the names we do know.
         must_cover = known if unknown else [name for name in known if name not in profile.weak_names]
         # And it must mention at least one of the known names, if there are any that are surely names
@@ -197,15 +218,15 @@ class ExtractiveAnswerer:
             # ("Wie viel Umsatz hat Zorblax im Quartal ...") is about something else.
             and (not known or _name_coverage(c.hit.chunk.text, known) > 0)
         ]
-        if not eligible:
-            return abstain
-        chosen = self._choose(eligible, lang)
-        citations = []
-        for i, candidate in enumerate(chosen):
-            span, chunk = candidate.span, candidate.hit.chunk
-            citations.append(Citation.of(i + 1, chunk, span, candidate.hit.score))
-        text = " ".join(f"{c.text} [{i + 1}]" for i, c in enumerate(chosen))
-        return Draft(text, False, citations)
+        reason = None
+        if max(c.similarity for c in candidates) < SIMILARITY_FLOOR:
+            reason = "unrelated"
+        elif _names_missing(known, unknown, weak, lang):
+            reason = "names_missing"  # the question names something the documents never mention
+        elif not eligible:
+            reason = "unsupported"
+        chosen = self._choose(eligible or candidates, lang)
+        return Decision(candidates, chosen, reason, len(eligible), len(known), len(unknown))
 
     def candidates(self, hits: list[Hit], question_vector: np.ndarray, profile: QuestionProfile) -> list[Candidate]:
         """Every quotable sentence and adjacent pair of ``hits``, scored against ``question_vector`` (also
