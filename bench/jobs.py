@@ -137,7 +137,7 @@ def make_pipeline(home: Path, cache, mode: str, **overrides: Any):  # type: igno
 
     from bench.embed_cache import CachingEmbedder
 
-    # RAG_CHUNK_VECTORS is the one product setting the benchmark takes from its environment.
+    # RAG_CHUNK_VECTORS is the one product setting the benchmark passes on (child_env drops the shell's RAG_*: set it with --env).
     overrides.setdefault("chunk_vectors", Settings.from_env().chunk_vectors)
     pipeline = Pipeline(Settings(home=home, progress=False, mode="extractive", **overrides))
     pipeline.embedder = CachingEmbedder(pipeline.embedder, cache, mode)  # type: ignore[arg-type]
