@@ -54,7 +54,7 @@ def profile(home: Path, corpus: str, gold: str, repeats: int, questions: int | N
     store = pipeline._open_store(create=False)
     _timed(pipeline.embedder, "embed_query", "embed_query", spent)
     _timed(pipeline._corpus, "view", "view", spent)
-    _timed(store, "query", "hnsw", spent)
+    _timed(store, "nearest", "hnsw", spent)
     _timed(store, "get_chunks", "get_chunks", spent)
     _timed(store, "sentence_vectors", "sentence_vectors", spent)
     original_search = LexicalIndex.search

@@ -8,31 +8,34 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Generic, Iterator, TypeVar
 
 import numpy as np
 
 from rag.index.lexical import Item, LexicalIndex
 from rag.index.records import RecordsCache
-from rag.index.store import DocRecord, Store
+from rag.index.store import DocRecord, Store, StoredChunk
 
 
-class SentenceCache:
-    """chunk id -> its packed sentence vectors (read-only rows), least recently used out first.
+V = TypeVar("V")
+
+
+class _LruCache(Generic[V]):
+    """chunk id -> a value read from the store, least recently used out first; thread-safe.
 
     Lives on one :class:`CorpusView`, so it describes one settled store version and goes with it
     when the version moves; a view read while an ingest is under way is made afresh per question,
-    and so is its cache. Chunk ids are content-derived: an id never names other vectors within a
-    version. ``None`` records a chunk with no usable sentence vectors (not fetched again)."""
+    and so is its cache. Chunk ids are content-derived: an id never names other data within a
+    version."""
 
     def __init__(self, capacity: int = 4096) -> None:
         self.capacity = capacity
-        self._rows: OrderedDict[str, np.ndarray | None] = OrderedDict()
+        self._rows: OrderedDict[str, V] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get_many(self, chunk_ids: list[str]) -> tuple[dict[str, np.ndarray | None], list[str]]:
+    def get_many(self, chunk_ids: list[str]) -> tuple[dict[str, V], list[str]]:
         """(the cached entries, the ids not cached)."""
-        found: dict[str, np.ndarray | None] = {}
+        found: dict[str, V] = {}
         with self._lock:
             for cid in chunk_ids:
                 if cid in self._rows:
@@ -40,17 +43,37 @@ class SentenceCache:
                     found[cid] = self._rows[cid]
         return found, [cid for cid in chunk_ids if cid not in found]
 
-    def put_many(self, entries: dict[str, np.ndarray | None]) -> None:
+    def put_many(self, entries: dict[str, V]) -> None:
         if self.capacity <= 0:
             return
         with self._lock:
-            for cid, rows in entries.items():
-                if rows is not None:
-                    rows.setflags(write=False)  # shared across questions: nobody may change them
-                self._rows[cid] = rows
+            for cid, value in entries.items():
+                self._freeze(value)
+                self._rows[cid] = value
                 self._rows.move_to_end(cid)
             while len(self._rows) > self.capacity:
                 self._rows.popitem(last=False)
+
+    def _freeze(self, value: V) -> None:
+        """Make a value shared across questions read-only (where it can be changed)."""
+
+
+class SentenceCache(_LruCache[np.ndarray | None]):
+    """chunk id -> its packed sentence vectors (read-only rows); ``None`` records a chunk with no
+    usable sentence vectors (not fetched again)."""
+
+    def _freeze(self, value: np.ndarray | None) -> None:
+        if value is not None:
+            value.setflags(write=False)  # shared across questions: nobody may change them
+
+
+class ChunkCache(_LruCache[tuple[StoredChunk, np.ndarray]]):
+    """chunk id -> (its stored chunk, its vector): a search asks Chroma for ids and distances only
+    and reads the texts and metadata of the chunks not seen yet at this version (``rag.retrieve.hybrid``).
+    ``StoredChunk`` is frozen; the vector is made read-only."""
+
+    def _freeze(self, value: tuple[StoredChunk, np.ndarray]) -> None:
+        value[1].setflags(write=False)
 
 
 @dataclass(frozen=True)
@@ -64,6 +87,8 @@ class CorpusView:
     chunks: int = 0  # live chunks: caps how many results a search asks Chroma for
     # Sentence vectors of chunks already retrieved at this version (no Chroma read per question).
     sentences: SentenceCache = field(default_factory=SentenceCache, compare=False, repr=False)
+    # Texts, metadata and vectors of chunks already met at this version (searches fetch ids only).
+    stored: ChunkCache = field(default_factory=ChunkCache, compare=False, repr=False)
 
 
 def live_map(records: dict[str, DocRecord]) -> dict[str, str]:

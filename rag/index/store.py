@@ -575,6 +575,18 @@ class Store:
             )
         ]
 
+    def nearest(self, vector: np.ndarray, n: int, lang: str, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
+        """(chunk id, similarity) of the n nearest chunks of one language, nearest first. Ids and
+        distances only: asking Chroma for the texts and metadata too doubled the search time
+        (seeds, 3 languages: 5.2 -> 2.3 ms); the retriever reads those once per chunk and version
+        (``rag.index.corpus.ChunkCache``)."""
+        collection = self._chunks_of(lang)
+        if collection is None or n <= 0:
+            return []
+        result = collection.query(query_embeddings=[vector.astype(np.float32)], n_results=n, where=where,
+                                  include=["distances"])
+        return [(cid, 1.0 - float(dist)) for cid, dist in zip(result["ids"][0], result["distances"][0])]
+
     def get_chunks(self, ids: Sequence[str], langs: Sequence[str] = ()) -> dict[str, tuple[StoredChunk, np.ndarray]]:
         """chunk id -> (stored chunk, its vector); ``langs`` narrows the collections to look in."""
         if not ids:

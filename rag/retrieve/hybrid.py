@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from rag.index.corpus import CorpusView
+from rag.index.lexical import LexicalHit
 from rag.index.store import Store, StoredChunk
 from rag.lang.bias import language_shifts, remove_language_bias
 from rag.retrieve.query import Query
@@ -83,9 +84,12 @@ class HybridRetriever:
         filters = filters or Filters()
         vector = query.vector
         n = max(MIN_CANDIDATES, CANDIDATES_PER_K * k)
-        candidates = self._dense_candidates(vector, n, filters)
+        nearest = self._nearest(vector, n, filters)
+        lexical_hits = self._view.lexical.search(query.search, query.lang, n) if use_lexical else []
+        rows = self._rows(nearest, lexical_hits)
+        candidates = self._dense_candidates(nearest, rows)
         if use_lexical:
-            self._add_lexical_candidates(query.search, vector, query.lang, n, filters, candidates)
+            self._add_lexical_candidates(lexical_hits, rows, vector, filters, candidates)
         hits = {cid: Hit(chunk=c.chunk, score=c.similarity, dense=c.similarity) for cid, c in candidates.items()}
         remove_language_bias(list(hits.values()), lambda h: h.chunk.lang, lambda h: h.dense or 0.0,
                              lambda h, shift: setattr(h, "score", h.score + shift))
@@ -122,34 +126,52 @@ class HybridRetriever:
             cached.update(fresh)
         return cached
 
-    def _dense_candidates(self, vector: np.ndarray, n: int, filters: Filters) -> dict[str, StoredChunk]:
-        """Top-n per document language: one language's chunks cannot crowd out another's."""
+    def _nearest(self, vector: np.ndarray, n: int, filters: Filters) -> list[tuple[str, str, float]]:
+        """(chunk id, language, similarity) of the top-n per document language, each language
+        nearest first: one language's chunks cannot crowd out another's."""
         languages = [filters.lang] if filters.lang else list(self._view.languages)
         where = Filters(source=filters.source).chroma_where()
         n = min(n, self._view.chunks) if self._view.chunks else n
+        return [(cid, language, similarity) for language in languages
+                for cid, similarity in self._store.nearest(vector, n, language, where=where)]
+
+    def _rows(self, nearest: list[tuple[str, str, float]],
+              lexical_hits: list[LexicalHit]) -> dict[str, tuple[StoredChunk, np.ndarray]]:
+        """The stored chunks and vectors of both legs' candidates: from the view's cache, the rest
+        read from the store in one pass over the languages concerned."""
+        wanted = {cid: lang for cid, lang, _ in nearest}
+        for hit in lexical_hits:
+            wanted.setdefault(hit.chunk_id, hit.lang)
+        rows, missing = self._view.stored.get_many(list(wanted))
+        if missing:
+            # A lexical hit of unknown language may be in any collection.
+            langs = () if any(not wanted[cid] for cid in missing) else sorted({wanted[cid] for cid in missing})
+            fetched = self._store.get_chunks(missing, langs)
+            self._view.stored.put_many(fetched)
+            rows.update(fetched)
+        return rows
+
+    def _dense_candidates(self, nearest: list[tuple[str, str, float]],
+                          rows: dict[str, tuple[StoredChunk, np.ndarray]]) -> dict[str, StoredChunk]:
+        """The nearest chunks of live document versions, with Chroma's similarity."""
         candidates: dict[str, StoredChunk] = {}
-        for language in languages:
-            for stored in self._store.query(vector, n, language, where=where):
-                if self._view.live.get(stored.chunk.doc_id) == stored.doc_sha:
-                    candidates[stored.chunk.chunk_id] = stored
+        for cid, _, similarity in nearest:
+            row = rows.get(cid)
+            if row is not None and self._view.live.get(row[0].chunk.doc_id) == row[0].doc_sha:
+                candidates[cid] = replace(row[0], similarity=similarity)
         return candidates
 
-    def _add_lexical_candidates(
-        self,
-        question: str,
-        vector: np.ndarray,
-        lang: str,
-        n: int,
-        filters: Filters,
-        candidates: dict[str, StoredChunk],
-    ) -> None:
-        lexical_hits = self._view.lexical.search(question, lang, n)
-        missing = [h.chunk_id for h in lexical_hits if h.chunk_id not in candidates]
-        languages = {h.lang for h in lexical_hits if h.chunk_id not in candidates and h.lang}
-        for chunk_id, (stored, chunk_vector) in self._store.get_chunks(missing, sorted(languages)).items():
+    def _add_lexical_candidates(self, lexical_hits: list[LexicalHit], rows: dict[str, tuple[StoredChunk, np.ndarray]],
+                                vector: np.ndarray, filters: Filters, candidates: dict[str, StoredChunk]) -> None:
+        """Chunks only BM25 found, scored by their stored vector (the dense scale)."""
+        for hit in lexical_hits:
+            row = rows.get(hit.chunk_id)
+            if hit.chunk_id in candidates or row is None:
+                continue
+            stored, chunk_vector = row
             if self._view.live.get(stored.chunk.doc_id) != stored.doc_sha or not filters.accepts(stored.chunk):
                 continue
-            candidates[chunk_id] = replace(stored, similarity=float(chunk_vector @ vector))
+            candidates[hit.chunk_id] = replace(stored, similarity=float(chunk_vector @ vector))
 
     def _add_name_bonus(self, query: Query, candidates: dict[str, StoredChunk], hits: dict[str, Hit]) -> None:
         lexical = self._view.lexical
