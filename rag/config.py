@@ -66,6 +66,9 @@ class Settings:
     # Documents are embedded and written in groups of about this many texts (chunks and sentences):
     # the model runs larger batches and Chroma gets fewer, larger writes; each group is one commit.
     ingest_batch_texts: int = 256
+    # A question's nearest-chunk searches (one per document language) run on this many threads at
+    # once (Chroma releases the GIL while it searches); 1: one after another (rag.retrieve.hybrid).
+    search_threads: int = 4
     # Crash tests only (rag.ingest.faults): stop an ingest at a named step; empty in normal use.
     fault_at: str = ""
     # `rag serve`: with a key set, every /v1 request must send `Authorization: Bearer <key>`.
@@ -119,6 +122,8 @@ class Settings:
             raise ConfigError("RAG_CHUNK_OVERLAP must be smaller than RAG_CHUNK_TOKENS")
         if self.ingest_batch_texts < 1:
             raise ConfigError("RAG_INGEST_BATCH_TEXTS must be at least 1")
+        if self.search_threads < 1:
+            raise ConfigError(f"RAG_SEARCH_THREADS must be at least 1, not {self.search_threads}")
         if self.api_max_request_kb < 1:
             raise ConfigError(f"RAG_API_MAX_REQUEST_KB must be at least 1, not {self.api_max_request_kb}")
         if self.answerer not in ("rules", "learned"):
@@ -175,6 +180,7 @@ class Settings:
             max_file_mb=get_number("RAG_MAX_FILE_MB", defaults.max_file_mb),
             progress=get("RAG_PROGRESS", "1").lower() in _TRUE,
             ingest_batch_texts=get_number("RAG_INGEST_BATCH_TEXTS", defaults.ingest_batch_texts),
+            search_threads=get_number("RAG_SEARCH_THREADS", defaults.search_threads),
             fault_at=get("RAG_FAULT_AT"),
             api_key=get("RAG_API_KEY"),
             api_max_request_kb=get_number("RAG_API_MAX_REQUEST_KB", defaults.api_max_request_kb),

@@ -234,7 +234,7 @@ class Pipeline:
         return self._llm
 
     def _retriever(self, view: CorpusView) -> HybridRetriever:
-        return HybridRetriever(self._open_store(create=False), view)
+        return HybridRetriever(self._open_store(create=False), view, self.settings.search_threads)
 
     def _k(self, k: int | None) -> int:
         return self.settings.k if k is None else checked_k(k)

@@ -180,3 +180,65 @@ def test_sentence_vectors_are_read_once_per_view_and_shared_read_only():
     fresh = CorpusView(view.live, view.languages, view.lexical, 2, chunks=2)
     HybridRetriever(store, fresh).retrieve(Query("q", "en", _unit(1.0, 1)), 2)  # type: ignore[arg-type]
     assert len(reads) == 2
+
+
+def test_searches_fetch_ids_only_and_each_chunk_once_per_view():
+    """Chroma is asked for ids and distances; texts and metadata are read once per chunk and version."""
+    store = _TwoChunkStore()
+    fetched: list[list[str]] = []
+    get_chunks = store.get_chunks
+    store.get_chunks = lambda ids, langs=(): fetched.append(sorted(ids)) or get_chunks(ids, langs)  # type: ignore[method-assign]
+    view = CorpusView({"broad": "sha", "pointed": "sha"}, ("en",), LexicalIndex.build([], 1), 1, chunks=2)
+    first = HybridRetriever(store, view).retrieve(Query("q", "en", _unit(1.0, 1)), 2)  # type: ignore[arg-type]
+    second = HybridRetriever(store, view).retrieve(Query("q", "en", _unit(1.0, 1)), 2)  # type: ignore[arg-type]
+    assert fetched == [["broad", "pointed"]]
+    assert [(h.chunk.chunk_id, h.dense) for h in first] == [(h.chunk.chunk_id, h.dense) for h in second]
+    assert {h.chunk.chunk_id: h.dense for h in first} == pytest.approx(store.similarity)
+    # A chunk of a document version that is no longer live is dropped, cached or not.
+    stale = CorpusView({"broad": "other", "pointed": "sha"}, ("en",), view.lexical, 2, chunks=2)
+    assert [h.chunk.chunk_id for h in HybridRetriever(store, stale).retrieve(  # type: ignore[arg-type]
+        Query("q", "en", _unit(1.0, 1)), 2)] == ["pointed"]
+    assert len(fetched) == 2
+
+
+def test_a_chunk_only_bm25_finds_is_fetched_with_the_dense_ones_and_scored_by_its_vector():
+    store = _TwoChunkStore()
+    extra = Chunk("lexonly", "lexonly", "lexonly.txt", 0, 0, 4, "Zyx", "en", "t", (Span(0, 4, "text"),))
+    store.chunks["lexonly"] = StoredChunk(extra, "sha", frozenset())
+    store.sentences["lexonly"] = [0.5]
+    vector = _unit(0.7, 2)
+    store.nearest = lambda v, n, lang, where=None: [("broad", 0.86), ("pointed", 0.85)]  # type: ignore[method-assign]
+    store.get_chunks = lambda ids, langs=(): {  # type: ignore[method-assign]
+        cid: (store.chunks[cid], vector if cid == "lexonly" else _unit(0.9, 3)) for cid in ids}
+    lexical = LexicalIndex.build([("lexonly", "Zyx", "en")], 1)
+    view = CorpusView({"broad": "sha", "pointed": "sha", "lexonly": "sha"}, ("en",), lexical, 1, chunks=3)
+    hits = HybridRetriever(store, view).retrieve(Query("Zyx", "en", _unit(1.0, 1)), 3,  # type: ignore[arg-type]
+                                                  use_sentences=False)
+    by_id = {h.chunk.chunk_id: h for h in hits}
+    assert set(by_id) == {"broad", "pointed", "lexonly"}
+    assert by_id["lexonly"].dense == pytest.approx(float(vector @ _unit(1.0, 1)))
+
+
+def test_the_per_language_searches_on_threads_give_the_sequential_ranking():
+    import threading
+
+    store = _TwoChunkStore()
+    for cid, lang in (("de1", "de"), ("fr1", "fr")):
+        store.chunks[cid] = StoredChunk(Chunk(cid, cid, f"{cid}.txt", 0, 0, 4, "text", lang, "t", (Span(0, 4, "text"),) * 3),
+                                        "sha", frozenset())
+        store.similarity[cid], store.sentences[cid] = 0.84, [0.81, 0.80, 0.79]
+    by_lang = {"en": ["broad", "pointed"], "de": ["de1"], "fr": ["fr1"]}
+    threads: set[str] = set()
+
+    def nearest(vector, n, lang, where=None):
+        threads.add(threading.current_thread().name)
+        return [(cid, store.similarity[cid]) for cid in by_lang[lang]]
+
+    store.nearest = nearest  # type: ignore[method-assign]
+    view = CorpusView({cid: "sha" for cid in store.chunks}, ("de", "en", "fr"), LexicalIndex.build([], 1), 1, chunks=4)
+    ranked = {}
+    for count in (1, 4):
+        hits = HybridRetriever(store, view, search_threads=count).retrieve(Query("q", "en", _unit(1.0, 1)), 4)  # type: ignore[arg-type]
+        ranked[count] = [(h.chunk.chunk_id, h.score) for h in hits]
+    assert ranked[1] == ranked[4] and len(ranked[1]) == 4
+    assert any(name.startswith("rag-search") for name in threads)
