@@ -3,26 +3,34 @@
     .venv/bin/python -m bench.query_profile --corpus seeds --gold eval/gold/seeds.jsonl --repeats 3
 
 Each stage is timed by wrapping the live objects' methods (one pipeline, warm, the same questions):
-the query embedding, the corpus view, the HNSW searches (``Store.query``, one per document
-language), the BM25 search, the fetch of BM25-only chunks, the sentence-vector fetch, and the
-answer step (``Answer.timings_ms``). Prints one JSON object: per-stage p50 ms per question, the
-ask p50 and the ratio ask / embedding (issue 17's target: <= 1.6), and the ask p50 of the first
-pass alone (``ask_first_pass``: the chunks met only once are not in the view's caches yet).
+the query embedding, the corpus view, the HNSW searches (``Store.nearest``, one per document
+language; ``Store.query`` before), the BM25 search, the fetch of the candidates' texts and vectors
+not in the view's cache (``get_chunks``), the sentence-vector fetch, and the answer step
+(``Answer.timings_ms``). Prints one JSON object: per-stage p50 ms per question, the ask p50 and the
+ratio ask / embedding (issue 17's target: <= 1.6), ``ask_minus_embed`` (the non-model time, taken
+per question: on a loaded machine the p50s of the stages do not add up), the same p50s over the
+first pass alone (``*_first_pass``: chunks met only once are not in the view's caches yet), the
+caches' sizes and the peak RSS.
 
 ``--synthetic 10k --home DIR`` profiles a synthetic corpus of the bench's (``bench.corpus``), ingested
 into DIR first if DIR holds no index, with the bench's cached embeddings, the chunks' approximated
 (``python -m bench --approx 10k``: store-bound, minutes, not hours; fine for costs, not for quality);
 a later run with the same DIR reuses it. The questions are the seeds' gold set.
+
+``--alternate search_threads=1,4`` asks every question once per value of a setting, in turn, in one
+process: the values are compared under the same load (a shared machine's load moves between runs).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import tempfile
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from statistics import median
 from typing import Any, Callable
@@ -66,7 +74,11 @@ def build_synthetic(home: Path, size: str, cache_dir: Path) -> None:
     print(f"built {home}: {report.chunks_added} chunks", file=sys.stderr)
 
 
-def profile(home: Path, corpus: str, gold: str, repeats: int, questions: int | None) -> dict[str, Any]:
+def profile(home: Path, corpus: str, gold: str, repeats: int, questions: int | None,
+            alternate: str = "") -> dict[str, Any]:
+    """The per-stage p50s; with ``alternate`` ("search_threads=1,4"), every question is asked once per
+    value of that setting in turn, in the same process, and each value gets its own p50s (a
+    side-by-side that a changing machine load cannot tilt)."""
     from rag.config import Settings
     from rag.index.lexical import LexicalIndex
     from rag.pipeline import Pipeline
@@ -74,6 +86,7 @@ def profile(home: Path, corpus: str, gold: str, repeats: int, questions: int | N
     pipeline = Pipeline(Settings(home=home))
     if corpus:
         pipeline.ingest([corpus])
+    variants = _variants(pipeline.settings, alternate)
     items = load_questions(gold, questions)
     for item in items[:5]:  # warm-up: model, store, views, caches
         pipeline.ask(item.question)
@@ -86,26 +99,57 @@ def profile(home: Path, corpus: str, gold: str, repeats: int, questions: int | N
     _timed(store, "sentence_vectors", "sentence_vectors", spent)
     original_search = LexicalIndex.search
     _timed(LexicalIndex, "search", "bm25", spent)
-    rows: list[dict[str, float]] = []
+    rows: dict[str, list[dict[str, float]]] = {label: [] for label in variants}
     try:
         for _ in range(repeats):
             for item in items:
-                spent.clear()
-                started = time.perf_counter()
-                answer = pipeline.ask(item.question)
-                row = {stage: spent.get(stage, 0.0) for stage in STAGES}
-                row["answer"] = answer.timings_ms.get("answer", 0.0)
-                row["ask"] = (time.perf_counter() - started) * 1000
-                row["ask_minus_embed"] = row["ask"] - row["embed_query"]  # per question: robust to load
-                rows.append(row)
+                for label, settings in variants.items():
+                    pipeline.settings = settings
+                    rows[label].append(_asked(pipeline, item.question, spent))
     finally:
         setattr(LexicalIndex, "search", original_search)  # noqa: B010 (mypy: no assigning to a method)
+    out: dict[str, Any] = {"questions": len(items), "repeats": repeats, "chunks": store.chunk_count()}
+    summaries = {label: _summary(r, len(items)) for label, r in rows.items()}
+    out.update(summaries[""] if not alternate else {"alternate": alternate, "variants": summaries})
+    return out | {"cached_chunks": _cached(pipeline, "stored"), "cached_sentences": _cached(pipeline, "sentences"),
+                  "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
+def _variants(settings: Any, alternate: str) -> dict[str, Any]:
+    """label -> settings: one per value of ``NAME=V1,V2`` (a Settings field), or the settings as they are."""
+    if not alternate:
+        return {"": settings}
+    name, _, values = alternate.partition("=")
+    kind = type(getattr(settings, name))
+    return {f"{name}={v}": replace(settings, **{name: kind(v)}) for v in values.split(",")}
+
+
+def _asked(pipeline: Any, question: str, spent: dict[str, float]) -> dict[str, float]:
+    """One warm ask: each stage's milliseconds, the answer step, the whole ask."""
+    spent.clear()
+    started = time.perf_counter()
+    answer = pipeline.ask(question)
+    row = {stage: spent.get(stage, 0.0) for stage in STAGES}
+    row["answer"] = answer.timings_ms.get("answer", 0.0)
+    row["ask"] = (time.perf_counter() - started) * 1000
+    row["ask_minus_embed"] = row["ask"] - row["embed_query"]  # per question: robust to load
+    return row
+
+
+def _summary(rows: list[dict[str, float]], first_pass: int) -> dict[str, Any]:
     p50 = {key: round(median(r[key] for r in rows), 2) for key in rows[0]}
-    p50["ask_first_pass"] = round(median(r["ask"] for r in rows[:len(items)]), 2)
-    p50["ask_minus_embed_first_pass"] = round(median(r["ask_minus_embed"] for r in rows[:len(items)]), 2)
+    p50["ask_first_pass"] = round(median(r["ask"] for r in rows[:first_pass]), 2)
+    p50["ask_minus_embed_first_pass"] = round(median(r["ask_minus_embed"] for r in rows[:first_pass]), 2)
     rest = p50["ask"] - sum(p50[s] for s in STAGES) - p50["answer"]
-    return {"questions": len(items), "repeats": repeats, "chunks": store.chunk_count(), "p50_ms": p50,
-            "other_ms_approx": round(rest, 2), "ratio_ask_to_embed": round(p50["ask"] / p50["embed_query"], 2)}
+    return {"p50_ms": p50, "other_ms_approx": round(rest, 2),
+            "ratio_ask_to_embed": round(p50["ask"] / p50["embed_query"], 2)}
+
+
+def _cached(pipeline: Any, cache: str) -> int | None:
+    """Entries in one of the view's caches (None: this version has no such cache)."""
+    view = pipeline._corpus.current
+    found = getattr(view, cache, None)
+    return None if found is None else len(found._rows)
 
 
 def main() -> None:
@@ -115,6 +159,8 @@ def main() -> None:
     parser.add_argument("--gold", default="eval/gold/seeds.jsonl")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--questions", type=int)
+    parser.add_argument("--alternate", default="", metavar="NAME=V1,V2",
+                        help="ask every question once per value of this setting, in turn (e.g. search_threads=1,4)")
     parser.add_argument("--synthetic", metavar="SIZE", help="a bench corpus (10k, 100k), built into --home if empty")
     parser.add_argument("--cache-dir", default=str(CACHE_DIR), help="the bench's cache (corpora, embeddings)")
     args = parser.parse_args()
@@ -123,7 +169,7 @@ def main() -> None:
         home = Path(args.home) if args.home else Path(tmp)
         if args.synthetic and not (home / "chroma").exists():
             build_synthetic(home, args.synthetic, Path(args.cache_dir))
-        print(json.dumps(profile(home, corpus, args.gold, args.repeats, args.questions), indent=1))
+        print(json.dumps(profile(home, corpus, args.gold, args.repeats, args.questions, args.alternate), indent=1))
 
 
 if __name__ == "__main__":
