@@ -242,3 +242,13 @@ def test_the_per_language_searches_on_threads_give_the_sequential_ranking():
         ranked[count] = [(h.chunk.chunk_id, h.score) for h in hits]
     assert ranked[1] == ranked[4] and len(ranked[1]) == 4
     assert any(name.startswith("rag-search") for name in threads)
+
+
+def test_search_threads_setting():
+    from rag.config import Settings
+    from rag.errors import ConfigError
+
+    assert Settings.from_env({}).search_threads == 4
+    assert Settings.from_env({"RAG_SEARCH_THREADS": "1"}).search_threads == 1
+    with pytest.raises(ConfigError, match="RAG_SEARCH_THREADS"):
+        Settings.from_env({"RAG_SEARCH_THREADS": "0"})
