@@ -90,3 +90,21 @@ def test_overriding_a_refusal_of_the_rules_needs_the_override_threshold() -> Non
     reloaded = json.loads(dumps_gate(gate))
     assert reloaded["override_threshold"] == 0.7 and "override_threshold" not in json.loads(
         dumps_gate(Fixed(scorer, 0.3, {}, None)))
+
+
+def test_the_thresholds_keep_the_abstention_targets_and_answer_the_most() -> None:
+    from train.gate import ABSTENTION, KEEP_REFUSALS, choose_thresholds, gated
+
+    rng = np.random.default_rng(0)
+    n = 400
+    kinds = rng.integers(0, 4, n)
+    rules = (rng.random(n) < 0.6).astype(float)
+    y = ((kinds == 0) & (rng.random(n) < 0.7)).astype(float)
+    scores = np.clip(0.5 * y + 0.5 * rng.random(n), 0, 1)
+    threshold, override = choose_thresholds(scores, y, kinds, rules)
+    answers = gated(scores, rules, threshold, override)
+    near = kinds >= 2
+    assert (~answers[kinds == 1]).mean() >= ABSTENTION
+    assert (~answers[near]).mean() >= 1 - rules[near].mean()
+    assert (~answers[near & (rules == 0)]).mean() >= KEEP_REFUSALS
+    assert (y[kinds == 0] * answers[kinds == 0]).mean() > 0.3  # the positives score higher: most are answered
