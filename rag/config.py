@@ -81,8 +81,8 @@ class Settings:
     # answerer) and the seeds (0.03), the span model's short answer is too often wrong to lead a reply.
     answer_rules_off: tuple[str, ...] = ("short_answer",)
     # The answer-or-abstain gate's weights (rag.answer.gate; default rag/answer/weights/gate-v1.json,
-    # written by train/gate.py). The gate runs only where that file exists: none ships yet (not
-    # trained and measured); the "answer_gate" rule switches it off.
+    # written by train/gate.py). The gate runs only where that file exists: none ships (measured
+    # worse than the rules on the held-out seeds); the "answer_gate" rule switches it off.
     answer_gate_weights: str = ""
     # Which extractive answerer picks the sentence and abstains: "rules" (rag/extractive.py, the
     # default: measured better on xquad-dev held-out and on the seeds, see README) or "learned"
