@@ -64,6 +64,27 @@ def test_span_features_mark_question_words_digits_and_distance() -> None:
     assert year[SPAN_FEATURES.index("punct_after")] == 1
 
 
+def test_span_features_mark_question_edges_alignment_and_free_coverage() -> None:
+    question = frozenset(term_prefixes("When did Zorblax open its river port?"))
+    words = sentence_words("Zorblax opened the river port in 1887, after a long delay.", question)
+    spans = candidate_spans(words)
+    rows = span_features(words, spans, TYPE_NUMBER)
+    by_text = {span_text(words, int(i), int(j)): n for n, (i, j) in enumerate(spans)}
+
+    def value(text: str, name: str) -> float:
+        return float(rows[by_text[text], SPAN_FEATURES.index(name)])
+
+    assert value("port in 1887", "question_edge") == 1 and value("in 1887", "question_edge") == 0
+    assert value("in 1887", "aligned") == 1  # a question word before it, a comma after it
+    assert value("after a", "aligned") == 0  # "long" follows: not an edge
+    # 7 of the sentence's 11 words are not the question's ("opened" shares "open"'s prefix); the span holds 6
+    assert value("in 1887, after a long delay", "free_coverage") == 6 / 7
+    assert value("in 1887", "sentence_has_question") == 1
+    cross = sentence_words("Zorblax opened the river port in 1887.", frozenset())
+    assert span_features(cross, candidate_spans(cross), TYPE_NUMBER)[:, SPAN_FEATURES.index(
+        "sentence_has_question")].max() == 0  # a question in another language shares no words
+
+
 def _hit(text: str, vectors: np.ndarray, rank_score: float) -> Hit:
     chunk = Chunk("c" + str(rank_score), "d1", "doc.txt", 0, 0, len(text), text, "en", "Doc",
                   tuple(split_sentences(text)))

@@ -289,8 +289,14 @@ def test_the_short_answer_floor_rule_switches_the_span_models_precision_floor():
     question, sentence = "Who co-founded Alibaba with Jack Ma?", "Alibaba was co-founded in 1999 by Jack Ma and Joe Tsai."
     terms = QuestionTerms.of(question, lambda _term: 1.0)
     wants_a_name = np.array([0.05, 0.05, 0.8, 0.05, 0.05])  # answer-type probabilities (number, date, name, short, long)
-    floored = ExtractiveAnswerer(lambda _term: 1.0, load_model()).short_answer(sentence, terms, wants_a_name)
-    unfloored = ExtractiveAnswerer(lambda _term: 1.0, load_model(), ("short_answer_floor",)).short_answer(
+    from dataclasses import replace
+
+    model = load_model()
+    strict = replace(model, thresholds={**model.thresholds, "short_answer_span": 1.0})  # no span scores 1.0
+    floored = ExtractiveAnswerer(lambda _term: 1.0, strict).short_answer(sentence, terms, wants_a_name)
+    unfloored = ExtractiveAnswerer(lambda _term: 1.0, strict, ("short_answer_floor",)).short_answer(
         sentence, terms, wants_a_name)
-    assert floored is None  # the shipped span model is not sure enough for the 0.7-precision floor
+    shipped = ExtractiveAnswerer(lambda _term: 1.0, model).short_answer(sentence, terms, wants_a_name)
+    assert floored is None  # below the floor: no short answer
     assert unfloored and unfloored in sentence and len(unfloored.split()) <= 8
+    assert shipped == unfloored  # the shipped floor is 0 (train/span.py: a null short answer is never right)

@@ -2,6 +2,7 @@
 
     python -m train.harvest train           # once: index corpora, ask questions (.cache/answerer/)
     python -m train.answerer                # fit -> rag/answer/weights/answerer-v1.json
+                                            # (its span part refitted by train.span)
 
 Deterministic: fixed seed, full-batch Adam, fixed feature order; the same harvest gives the same
 bytes (``model.dumps``). The answer threshold comes from out-of-fold scores (folds by article), so
@@ -402,6 +403,9 @@ def main(argv: Sequence[str]) -> int:
         model = build(harvest.asks, harvest, recipe, {"trained_on": "xquad-dev training articles",
                                                      "held_out": list(TEST_ARTICLES) + list(PROBE_ARTICLES)})
         out = DEFAULT_WEIGHTS
+    from train.span import refit  # the span part has its own examples (train/span.py)
+
+    model = refit(model)
     text = dumps(model)
     Path(out).write_text(text, encoding="utf-8")
     print(f"wrote {out} ({len(text)} bytes, sha256 {hashlib.sha256(text.encode()).hexdigest()[:16]}); "

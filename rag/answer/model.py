@@ -7,7 +7,8 @@
 * ``span``: P(this run of words is the short answer), from ``spans.SPAN_FEATURES``;
 * ``thresholds``: ``answer`` (abstain below it; chosen on held-out dev data for >= 90%
   abstention accuracy), ``second_statement`` (quote a second sentence only above it) and
-  ``short_answer`` (no short answer when the question wants an explanation).
+  ``short_answer`` (no short answer when P(long) reaches it: the question wants an explanation) and
+  ``short_answer_span`` (no short answer when the best span scores below it); both set by ``train.span``.
 
 Each scorer is a standardized-input network with zero or one tanh hidden layer and a sigmoid
 (or softmax) output; inference is a few numpy matrix products.

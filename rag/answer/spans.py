@@ -30,6 +30,8 @@ SPAN_FEATURES = (
     "type_short_len", "type_long_len", "punct_before", "punct_after", "inner_punct", "first_short_lower",
     "last_short_lower", "first_length", "last_length", "question_distance", "left_question", "right_question",
     "relative_position", "whole_sentence", "inside_brackets",
+    # added with the short-answer retrain (train/span.py): where the span sits among the question's words
+    "question_edge", "sentence_has_question", "sentence_length", "aligned", "free_coverage",
 )
 
 
@@ -125,8 +127,19 @@ def span_features(words: Words, spans: np.ndarray, type_probs: np.ndarray) -> np
         words.short_lower[i], words.short_lower[j],
         np.minimum(words.length[i], 12) / 12, np.minimum(words.length[j], 12) / 12,
         distance, left_q, right_q, i / n, length == n, words.bracket_depth[i] > 0,
+        words.in_question[i] | words.in_question[j], np.full(len(i), words.in_question.any()),
+        np.full(len(i), min(n, 60) / 60), _aligned(words, i, j, left_q, right_q),
+        (length - question) / max(n - int(words.in_question.sum()), 1),
     ]
     return np.stack([np.asarray(c, dtype=np.float64) for c in columns], axis=1)
+
+
+def _aligned(words: Words, i: np.ndarray, j: np.ndarray, left_q: np.ndarray, right_q: np.ndarray) -> np.ndarray:
+    """Both edges at a boundary: punctuation, the sentence's ends or a question word next to it
+    (an answer is often a whole clause part, or all that sits between the question's words)."""
+    left = words.punct_before[i] | left_q
+    right = words.punct_after[j] | right_q
+    return left & right
 
 
 def _question_distance(words: Words, i: np.ndarray, j: np.ndarray) -> np.ndarray:
