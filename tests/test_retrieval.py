@@ -117,7 +117,9 @@ def _unit(similarity: float, axis: int, dim: int = 8) -> np.ndarray:
 class _TwoChunkStore:
     """Stands in for Chroma: chunk "broad" is closer as a whole, chunk "pointed" has the one sentence."""
 
-    def __init__(self) -> None:
+    def __init__(self, chunk_vectors: str = "embedded") -> None:
+        self.chunk_vectors = chunk_vectors
+        self.asked: list[int] = []  # n of each dense query
         span = (Span(0, 4, "text"),)
         self.chunks = {cid: StoredChunk(Chunk(cid, cid, f"{cid}.txt", 0, 0, 4, "text", "en", "t", span * 3), "sha",
                                         frozenset()) for cid in ("broad", "pointed")}
@@ -125,6 +127,7 @@ class _TwoChunkStore:
         self.sentences = {"broad": [0.83, 0.82, 0.82], "pointed": [0.80, 0.94, 0.79]}
 
     def query(self, vector, n, lang, where=None):
+        self.asked.append(n)
         return [StoredChunk(c.chunk, c.doc_sha, c.terms, self.similarity[cid]) for cid, c in self.chunks.items()]
 
     def get_chunks(self, ids, langs=()):
@@ -162,6 +165,22 @@ def test_best_sentence_rescoring_keeps_hit5_and_lifts_the_first_rank(seeded):
         first["chunk"] += chunk_only == 1
         first["sentence"] += with_sentences == 1
     assert first["sentence"] > first["chunk"], first
+
+
+def test_a_pooled_index_fetches_deeper_and_weighs_the_best_sentence_more():
+    """sentence_mean chunk vectors dilute a one-sentence fact: more candidates, more sentence weight."""
+    from rag.retrieve import hybrid
+
+    scores = {}
+    for mode in ("embedded", "sentence_mean"):
+        store = _TwoChunkStore(mode)
+        view = CorpusView({"broad": "sha", "pointed": "sha"}, ("en",), LexicalIndex.build([], 1), 1, chunks=100)
+        hits = HybridRetriever(store, view).retrieve(Query("q", "en", _unit(1.0, 1)), 2)  # type: ignore[arg-type]
+        scores[mode] = {h.chunk.chunk_id: h.score for h in hits}
+        assert store.asked == [hybrid.POOLED_MIN_CANDIDATES if mode == "sentence_mean" else hybrid.MIN_CANDIDATES]
+    # "pointed"'s best sentence (0.94) beats its chunk (0.85): the larger weight lifts it further.
+    lift = scores["sentence_mean"]["pointed"] - scores["embedded"]["pointed"]
+    assert lift == pytest.approx((hybrid.POOLED_SENTENCE_WEIGHT - hybrid.SENTENCE_WEIGHT) * (0.94 - 0.85), abs=1e-3)
 
 
 def test_sentence_vectors_are_read_once_per_view_and_shared_read_only():
