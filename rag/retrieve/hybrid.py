@@ -58,6 +58,8 @@ SENTENCE_WEIGHT = 0.5
 # training articles, their questions as asked (gold.jsonl) and in ro/ru/tr/el/vi (xquad-multi.jsonl)
 # (BENCHMARKS.md, "One embedding pass"): hit@5 0.981 / 0.922 with 20 and 0.5, 0.994 / 0.945 with 80 and
 # 0.7 (embedded today: 0.994 / 0.948). xquad-dev has ~50 chunks per language: deeper than that is untested.
+# The price: a warm retrieve about 1.7x slower than with 20 (measured under load; 40 keeps xquad-dev at or
+# above embedded but not xquad-multi).
 POOLED_SENTENCE_WEIGHT = 0.7
 POOLED_MIN_CANDIDATES = 80
 
