@@ -232,7 +232,7 @@ def corpus_texts(paths: Sequence[str], stride: int = 1) -> dict[str, Any]:
             continue
         chunks = chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap_tokens)
         chunk_texts.extend(c.text for c in chunks)
-        per_doc.append(embedded_texts(chunks, settings.chunk_vectors == "sentence_mean"))
+        per_doc.append(embedded_texts(chunks, settings.new_index_chunk_vectors() == "sentence_mean"))
         used += 1
     return {"chunk_texts": chunk_texts, "per_doc": per_doc, "files": used, "sampled": stride > 1}
 

@@ -19,8 +19,12 @@ EmbedBackend = Literal["e5", "openai"]
 Mode = Literal["auto", "extractive", "llm"]
 # How a chunk's vector is made at ingest (BENCHMARKS.md, "one embedding pass"): "embedded" embeds the
 # chunk text as well as its sentences; "sentence_mean" embeds the sentences only and takes the
-# normalized mean of their normalized vectors (each token embedded about once).
-ChunkVectors = Literal["embedded", "sentence_mean"]
+# normalized mean of their normalized vectors (each token embedded about once). "auto" (the default):
+# an existing index keeps the mode it records (indexes from before the setting: "embedded"), a new one
+# gets NEW_INDEX_CHUNK_VECTORS.
+ChunkVectors = Literal["auto", "embedded", "sentence_mean"]
+BuiltChunkVectors = Literal["embedded", "sentence_mean"]
+NEW_INDEX_CHUNK_VECTORS: BuiltChunkVectors = "sentence_mean"
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -47,7 +51,7 @@ class Settings:
     # Chunk size counts the embedding model's own tokens (e5's window is 512).
     chunk_tokens: int = 200
     chunk_overlap_tokens: int = 40
-    chunk_vectors: ChunkVectors = "embedded"
+    chunk_vectors: ChunkVectors = "auto"
     llm_timeout_s: float = 60.0
     llm_max_retries: int = 3
     max_question_chars: int = 2000
@@ -103,6 +107,10 @@ class Settings:
             return "llm" if self.llm_configured else "extractive"
         return mode
 
+    def new_index_chunk_vectors(self) -> BuiltChunkVectors:
+        """The chunk-vector mode a new index is built with (and records)."""
+        return NEW_INDEX_CHUNK_VECTORS if self.chunk_vectors == "auto" else self.chunk_vectors
+
     def with_overrides(self, **overrides: object) -> "Settings":
         """Copy with the given non-None values replaced (CLI flags win)."""
         clean = {k: v for k, v in overrides.items() if v is not None}
@@ -133,8 +141,8 @@ class Settings:
                 raise ConfigError(f"RAG_EMBED_URLS: {url!r} is not an http(s) base URL (e.g. http://127.0.0.1:8080/v1)")
         if self.verify not in ("mark", "drop", "off"):
             raise ConfigError(f"RAG_VERIFY must be mark, drop or off, not {self.verify!r}")
-        if self.chunk_vectors not in ("embedded", "sentence_mean"):
-            raise ConfigError(f"RAG_CHUNK_VECTORS must be embedded or sentence_mean, not {self.chunk_vectors!r}")
+        if self.chunk_vectors not in ("auto", "embedded", "sentence_mean"):
+            raise ConfigError(f"RAG_CHUNK_VECTORS must be auto, embedded or sentence_mean, not {self.chunk_vectors!r}")
         if self.chunk_tokens > 480:
             raise ConfigError("RAG_CHUNK_TOKENS must stay under the embedding window (480)")
 
@@ -226,8 +234,9 @@ ENV_VARS: dict[str, str] = {
     "RAG_UI_EXAMPLES": "example questions on the UI's landing chat, separated by | "
                        "(default: three for the seeds demo; empty: none)",
     "RAG_MAX_FILE_MB": "larger files are skipped unread at ingest (default 50)",
-    "RAG_CHUNK_VECTORS": "chunk vectors at ingest: embedded (default: chunk text embedded too) or sentence_mean "
-                         "(sentences only, chunk vector = their normalized mean; one embedding pass)",
+    "RAG_CHUNK_VECTORS": "chunk vectors at ingest: auto (default: an existing index's recorded mode, "
+                         "sentence_mean for a new one), sentence_mean (sentences only, chunk vector = their "
+                         "normalized mean; one embedding pass) or embedded (chunk text embedded too)",
     "RAG_INGEST_BATCH_TEXTS": "texts embedded and committed together at ingest (default 256)",
     "RAG_API_KEY": "bearer key `rag serve` requires on /v1 requests (default: none, loopback only)",
     "RAG_API_MAX_REQUEST_KB": "largest request body `rag serve` reads (default 1024)",

@@ -258,5 +258,57 @@ def test_sentence_mean_embeds_sentences_once_and_derives_the_chunk_vectors(tmp_p
     assert pipeline.retrieve("Qwen modèles téléchargements", k=1)[0].chunk.source.startswith("003")
     # Chunk vectors made the other way are not mixed into this index; reading it still works.
     with pytest.raises(EmbeddingMismatchError, match="RAG_CHUNK_VECTORS"):
-        Pipeline(make_settings(tmp_path / "index")).ingest([corpus])
-    assert Pipeline(make_settings(tmp_path / "index")).stats().documents == 5
+        Pipeline(make_settings(tmp_path / "index", chunk_vectors="embedded")).ingest([corpus])
+    assert Pipeline(make_settings(tmp_path / "index", chunk_vectors="embedded")).stats().documents == 5
+
+
+def _ingest_recording(settings, paths) -> list[str]:  # type: ignore[no-untyped-def]
+    """Ingest ``paths`` and return the texts the embedder was given."""
+    pipeline = Pipeline(settings)
+    embedded: list[str] = []
+    real = pipeline.embedder.embed_passages
+    pipeline.embedder.embed_passages = lambda texts: (embedded.extend(texts), real(texts))[1]  # type: ignore[method-assign]
+    pipeline.ingest(paths)
+    return embedded
+
+
+def _multi_sentence_chunk_texts(path: Path) -> list[str]:
+    from rag.ingest.chunking import chunk_document
+    from rag.ingest.loading import load_file
+
+    return [c.text for c in chunk_document(load_file(path)) if len(c.sentences) > 1]
+
+
+def test_a_new_index_defaults_to_sentence_mean(tmp_path, corpus):
+    settings = make_settings(tmp_path / "index", mode="extractive")
+    assert settings.chunk_vectors == "auto"
+    embedded = _ingest_recording(settings, [corpus])
+    store = Store(settings, Pipeline(settings).embedder.model_id, create=False)
+    assert store.check_chunk_vectors() == "sentence_mean"
+    texts = [t for path in sorted(corpus.iterdir()) for t in _multi_sentence_chunk_texts(path)]
+    assert texts and not set(texts) & set(embedded)
+
+
+def test_an_embedded_index_keeps_its_mode_under_the_default(tmp_path, corpus):
+    home = tmp_path / "index"
+    first = sorted(corpus.iterdir())
+    (tmp_path / "later").mkdir()
+    later = first[-1].rename(tmp_path / "later" / first[-1].name)
+    _ingest_recording(make_settings(home, chunk_vectors="embedded", mode="extractive"), [corpus])
+    # An ingest with the default (auto) into that index makes its chunk vectors the index's way.
+    embedded = _ingest_recording(make_settings(home, mode="extractive"), [tmp_path / "later"])
+    texts = _multi_sentence_chunk_texts(later)
+    assert texts and set(texts) <= set(embedded)
+    settings = make_settings(home)
+    assert Store(settings, Pipeline(settings).embedder.model_id, create=False).check_chunk_vectors() == "embedded"
+    assert Pipeline(settings).stats().documents == 5
+
+
+def test_an_explicit_other_mode_is_refused_in_one_line(tmp_path, corpus, cli_env):
+    Pipeline(make_settings(Path(cli_env["RAG_HOME"]), chunk_vectors="sentence_mean")).ingest([corpus])
+    env = dict(cli_env, RAG_CHUNK_VECTORS="embedded")
+    result = subprocess.run([RAG, "ingest", str(corpus)], env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "RAG_CHUNK_VECTORS is embedded" in lines[0], result.stderr

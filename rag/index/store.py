@@ -36,7 +36,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from rag.index import embedded
-from rag.config import Settings
+from rag.config import BuiltChunkVectors, Settings
 from rag.offline import apply_offline_env
 from rag.errors import (DiskFullError, EmbeddingMismatchError, IndexFormatError, IndexNotFoundError,
                         IndexNotWritableError, RagError, StoreUnavailableError)
@@ -268,7 +268,7 @@ class Store:
             self._client, self._reads_copy = _client(self.settings, self._create, copy, self._copies)
             self._docs = self._collection(f"{self._name}_docs", self._create,
                                           {"embed_model": self.model_id, "version": 0, "layout": LAYOUT,
-                                           "chunk_vectors": self.settings.chunk_vectors})
+                                           "chunk_vectors": self.settings.new_index_chunk_vectors()})
             self._check_model()
             self._check_layout()
             self._sentences = self._collection(f"{self._name}_sentences", self._create,
@@ -350,16 +350,24 @@ class Store:
                 f"{self.model_id}: set RAG_EMBED to match, or ingest into a new --index-dir"
             )
 
-    def check_chunk_vectors(self) -> None:
-        """An ingest adds chunk vectors made the way the index's others were (RAG_CHUNK_VECTORS):
-        mixing embedded and sentence-mean vectors would skew the ranking between documents.
-        Indexes written before the setting existed hold embedded chunk vectors."""
-        built_with = str((self._docs.metadata or {}).get("chunk_vectors", "embedded"))
-        if built_with != self.settings.chunk_vectors:
+    @property
+    def chunk_vectors(self) -> BuiltChunkVectors:
+        """How this index's chunk vectors were made (indexes from before the setting: embedded)."""
+        built_with = (self._docs.metadata or {}).get("chunk_vectors")
+        return "sentence_mean" if built_with == "sentence_mean" else "embedded"
+
+    def check_chunk_vectors(self) -> BuiltChunkVectors:
+        """The mode an ingest makes chunk vectors with: the one the index records, as its others were
+        made (mixing embedded and sentence-mean vectors would skew the ranking between documents).
+        Indexes written before the setting existed hold embedded chunk vectors. Refused only when
+        RAG_CHUNK_VECTORS explicitly asks for the other mode."""
+        built_with, wanted = self.chunk_vectors, self.settings.chunk_vectors
+        if wanted != "auto" and built_with != wanted:
             raise EmbeddingMismatchError(
                 f"this index's chunk vectors are {built_with}, but RAG_CHUNK_VECTORS is "
-                f"{self.settings.chunk_vectors}: set it to match, or ingest into a new --index-dir"
+                f"{wanted}: set it to {built_with} or auto, or ingest into a new --index-dir"
             )
+        return built_with
 
     def _check_layout(self) -> None:
         layout = int((self._docs.metadata or {}).get("layout", 1))

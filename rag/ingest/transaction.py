@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from rag.config import Settings
+from rag.config import BuiltChunkVectors, Settings
 from rag.embedding import Embedder
 from rag.errors import InputError
 from rag.index.corpus import Corpus, live_map
@@ -86,11 +86,12 @@ class _Ingest:
         self.corpus = corpus
         self.store = store
         self.writes = _Writes(store, faults, settings.home)
+        self.chunk_vectors: BuiltChunkVectors = "embedded"
 
     def run(self, found: list[Path], given: Sequence[Document | Skipped], report: IngestReport, prune: bool,
             progress: Progress | None) -> None:
         store = self.store
-        store.check_chunk_vectors()
+        self.chunk_vectors = store.check_chunk_vectors()  # the index's recorded mode
         version_before, rebuild = store.state()  # rebuild: a killed ingest may have left chunks no document owns
         # After a killed ingest, only the store's own records say what is committed (never a cache).
         before = store.documents() if rebuild else self.corpus.records.read(store, version_before)
@@ -225,9 +226,10 @@ class _Ingest:
         """Embed the queued documents' texts in one call: each distinct text of a document once,
         none whose vector that document already has stored. (Texts are not shared across
         documents: the benchmark's synthetic corpora repeat sentences across files far more than
-        real ones, and its model-alone figures assume per-document texts.) With
-        ``chunk_vectors="sentence_mean"`` only the sentences are embedded (see ``embedded_texts``)."""
-        derived = self.settings.chunk_vectors == "sentence_mean"
+        real ones, and its model-alone figures assume per-document texts.) For
+        an index built with ``chunk_vectors="sentence_mean"`` only the sentences are embedded (see
+        ``embedded_texts``)."""
+        derived = self.chunk_vectors == "sentence_mean"
         per_document = [[t for t in embedded_texts(p.chunks, derived) if t not in p.reusable] for p in pending]
         embedded = iter(self.embedder.embed_passages([t for texts in per_document for t in texts]))
         chunk_vectors: list[np.ndarray] = []

@@ -55,6 +55,16 @@ MIN_CANDIDATES = 20
 # Weight of the best sentence's similarity against the chunk's own (0: chunk only,
 # 1: sentence only). Chosen on dev + lead: hit@1 is flat from 0.4 to 0.9.
 SENTENCE_WEIGHT = 0.5
+# An index whose chunk vectors are pooled from its sentence vectors (RAG_CHUNK_VECTORS=sentence_mean):
+# a pooled vector dilutes a one-sentence fact more than an embedded chunk does, so the best sentence
+# counts more and the dense legs fetch deeper for the re-score to lift it. Chosen on the 14 xquad-dev
+# training articles, their questions as asked (gold.jsonl) and in ro/ru/tr/el/vi (xquad-multi.jsonl)
+# (BENCHMARKS.md, "One embedding pass"): hit@5 0.981 / 0.922 with 20 and 0.5, 0.994 / 0.945 with 80 and
+# 0.7 (embedded today: 0.994 / 0.948). xquad-dev has ~50 chunks per language: deeper than that is untested.
+# The price: a warm retrieve about 1.7x slower than with 20 (measured under load; 40 keeps xquad-dev at or
+# above embedded but not xquad-multi).
+POOLED_SENTENCE_WEIGHT = 0.7
+POOLED_MIN_CANDIDATES = 80
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}  # threads -> the pool running the per-language searches
 _POOLS_LOCK = threading.Lock()
@@ -100,7 +110,8 @@ class HybridRetriever:
         (for comparisons)."""
         filters = filters or Filters()
         vector = query.vector
-        n = max(MIN_CANDIDATES, CANDIDATES_PER_K * k)
+        pooled = self._store.chunk_vectors == "sentence_mean"
+        n = max(POOLED_MIN_CANDIDATES if pooled else MIN_CANDIDATES, CANDIDATES_PER_K * k)
         nearest = self._nearest(vector, n, filters)
         lexical_hits = self._view.lexical.search(query.search, query.lang, n) if use_lexical else []
         rows = self._rows(nearest, lexical_hits)
@@ -116,10 +127,10 @@ class HybridRetriever:
         if not use_sentences:
             return ranked[:k]
         leading = ranked[:n]
-        self._rescore_by_best_sentence(vector, leading)
+        self._rescore_by_best_sentence(vector, leading, POOLED_SENTENCE_WEIGHT if pooled else SENTENCE_WEIGHT)
         return sorted(leading, key=lambda h: h.score, reverse=True)[:k]
 
-    def _rescore_by_best_sentence(self, vector: np.ndarray, hits: list[Hit]) -> None:
+    def _rescore_by_best_sentence(self, vector: np.ndarray, hits: list[Hit], weight: float) -> None:
         """Mix each hit's score with its best sentence's similarity (language bias removed)."""
         sentence_vectors = self._sentence_vectors(hits)
         for hit in hits:
@@ -130,7 +141,7 @@ class HybridRetriever:
         for hit in hits:
             sentence = (hit.sentence or 0.0) + shifts.get(hit.chunk.lang, 0.0)
             chunk = hit.score - NAME_WEIGHT * (hit.lexical or 0.0)  # the debiased chunk similarity
-            hit.score += SENTENCE_WEIGHT * (sentence - chunk)
+            hit.score += weight * (sentence - chunk)
 
     def _sentence_vectors(self, hits: list[Hit]) -> dict[str, np.ndarray | None]:
         """The hits' sentence vectors: from the view's cache, the rest read from the store once."""
