@@ -269,6 +269,27 @@ def test_a_chunk_only_bm25_finds_is_fetched_with_the_dense_ones_and_scored_by_it
     assert by_id["lexonly"].dense == pytest.approx(float(vector @ _unit(1.0, 1)))
 
 
+def test_a_name_another_chunk_of_the_document_holds_counts_a_share_of_the_bonus():
+    """A chunk in the middle of a list rarely repeats the entity its document is about."""
+    from rag.retrieve import hybrid
+    from rag.text import term_prefixes
+
+    store = _TwoChunkStore()
+    span = (Span(0, 4, "text"),)
+    named = frozenset(term_prefixes("Zyx"))
+    layout = {"named": ("d1", named), "list": ("d1", frozenset()), "elsewhere": ("d2", frozenset())}
+    store.chunks = {cid: StoredChunk(Chunk(cid, doc, f"{doc}.txt", 0, 0, 4, "text", "en", "t", span), "sha", terms)
+                    for cid, (doc, terms) in layout.items()}
+    store.similarity = {cid: 0.85 for cid in layout}
+    lexical = LexicalIndex.build([("named", "Zyx", "en"), ("list", "text", "en"), ("elsewhere", "text", "en")], 1)
+    view = CorpusView({"d1": "sha", "d2": "sha"}, ("en",), lexical, 1, chunks=3)
+    hits = HybridRetriever(store, view).retrieve(Query("Where was Zyx born?", "en", _unit(1.0, 1)), 3,  # type: ignore[arg-type]
+                                                  use_sentences=False)
+    coverage = {h.chunk.chunk_id: h.lexical for h in hits}
+    assert coverage == pytest.approx({"named": 1.0, "list": hybrid.DOCUMENT_NAME_SHARE, "elsewhere": 0.0})
+    assert [h.chunk.chunk_id for h in hits] == ["named", "list", "elsewhere"]
+
+
 def test_the_per_language_searches_on_threads_give_the_sequential_ranking():
     import threading
 
