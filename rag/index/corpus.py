@@ -77,12 +77,13 @@ class SentenceCache(_LruCache[np.ndarray | None]):
             value.setflags(write=False)  # shared across questions: nobody may change them
 
 
-class ChunkCache(_LruCache[tuple[StoredChunk, np.ndarray]]):
+class ChunkCache(_LruCache[tuple[StoredChunk, np.ndarray | None]]):
     """chunk id -> (its stored chunk, its vector): a search asks Chroma for ids and distances only
     and reads the texts and metadata of the chunks not seen yet at this version (``rag.retrieve.hybrid``).
-    ``StoredChunk`` is frozen; the vector is made read-only.
+    ``StoredChunk`` is frozen; the vector is made read-only. The vector is None for a row read for the
+    dense leg alone (its similarity comes from the search); it is read when BM25 alone finds the chunk.
 
-    Larger than the sentence cache: a question on a pooled index meets ~300 candidate chunks (80 per
+    A question on a pooled index meets ~300 candidate chunks (80 per
     language from the dense legs, plus BM25's), and at 4,096 entries a 10k index's cache turned over
     every dozen questions (warm ask on 10k, quiet: 63 ms with 4,096, 42 ms with room for all; an entry
     is ~4 KB, so 16,384 is ~64 MB at most)."""
@@ -90,8 +91,9 @@ class ChunkCache(_LruCache[tuple[StoredChunk, np.ndarray]]):
     def __init__(self, capacity: int = 16384) -> None:
         super().__init__(capacity)
 
-    def _freeze(self, value: tuple[StoredChunk, np.ndarray]) -> None:
-        value[1].setflags(write=False)
+    def _freeze(self, value: tuple[StoredChunk, np.ndarray | None]) -> None:
+        if value[1] is not None:  # None: read for the dense leg, without its vector
+            value[1].setflags(write=False)
 
 
 @dataclass(frozen=True)
