@@ -107,9 +107,10 @@ def profile(home: Path, corpus: str, gold: str, repeats: int, questions: int | N
     from rag.retrieve import hybrid
 
     # All of a question's searches, wall time (they may run side by side); before: Store.query each.
-    searches = (hybrid.HybridRetriever, "_nearest") if hasattr(hybrid.HybridRetriever, "_nearest") else (store, "query")
+    searches: tuple[Any, str] = (hybrid.HybridRetriever, "_nearest") if hasattr(hybrid.HybridRetriever, "_nearest") \
+        else (store, "query")
     original_nearest = getattr(*searches)
-    _timed(*searches, "hnsw", spent)
+    _timed(searches[0], searches[1], "hnsw", spent)
     _timed(store, "get_chunks", "get_chunks", spent)
     _timed(store, "sentence_vectors", "sentence_vectors", spent)
     original_search = LexicalIndex.search
@@ -130,7 +131,7 @@ def profile(home: Path, corpus: str, gold: str, repeats: int, questions: int | N
                     rows[label].append(_asked(pipeline, item.question, spent))
     finally:
         setattr(LexicalIndex, "search", original_search)  # noqa: B010 (mypy: no assigning to a method)
-        setattr(*searches, original_nearest)
+        setattr(searches[0], searches[1], original_nearest)
         for target, name, original in originals:
             setattr(target, name, original)  # noqa: B010
     out: dict[str, Any] = {"questions": len(items), "repeats": repeats, "chunks": store.chunk_count()}
