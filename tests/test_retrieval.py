@@ -137,8 +137,9 @@ class _TwoChunkStore:
         self.asked.append(n)
         return [(cid, self.similarity[cid]) for cid in self.chunks]
 
-    def get_chunks(self, ids, langs=()):
-        return {cid: (self.chunks[cid], np.zeros(8, dtype=np.float32)) for cid in ids if cid in self.chunks}
+    def get_chunks(self, ids, langs=(), vectors=True):
+        return {cid: (self.chunks[cid], np.zeros(8, dtype=np.float32) if vectors else None)
+                for cid in ids if cid in self.chunks}
 
     def sentence_vectors(self, chunks):
         return {c.chunk_id: np.stack([_unit(s, i + 1) for i, s in enumerate(self.sentences[c.chunk_id])])
@@ -237,7 +238,8 @@ def test_searches_fetch_ids_only_and_each_chunk_once_per_view():
     store = _TwoChunkStore()
     fetched: list[list[str]] = []
     get_chunks = store.get_chunks
-    store.get_chunks = lambda ids, langs=(): fetched.append(sorted(ids)) or get_chunks(ids, langs)  # type: ignore[method-assign]
+    store.get_chunks = lambda ids, langs=(), vectors=True: (  # type: ignore[method-assign]
+        fetched.append(sorted(ids)) or get_chunks(ids, langs, vectors))
     view = CorpusView({"broad": "sha", "pointed": "sha"}, ("en",), LexicalIndex.build([], 1), 1, chunks=2)
     first = HybridRetriever(store, view).retrieve(Query("q", "en", _unit(1.0, 1)), 2)  # type: ignore[arg-type]
     second = HybridRetriever(store, view).retrieve(Query("q", "en", _unit(1.0, 1)), 2)  # type: ignore[arg-type]
@@ -258,8 +260,9 @@ def test_a_chunk_only_bm25_finds_is_fetched_with_the_dense_ones_and_scored_by_it
     store.sentences["lexonly"] = [0.5]
     vector = _unit(0.7, 2)
     store.nearest = lambda v, n, lang, where=None: [("broad", 0.86), ("pointed", 0.85)]  # type: ignore[method-assign]
-    store.get_chunks = lambda ids, langs=(): {  # type: ignore[method-assign]
-        cid: (store.chunks[cid], vector if cid == "lexonly" else _unit(0.9, 3)) for cid in ids}
+    reads: list[tuple[list[str], bool]] = []
+    store.get_chunks = lambda ids, langs=(), vectors=True: reads.append((sorted(ids), vectors)) or {  # type: ignore[method-assign]
+        cid: (store.chunks[cid], (vector if cid == "lexonly" else _unit(0.9, 3)) if vectors else None) for cid in ids}
     lexical = LexicalIndex.build([("lexonly", "Zyx", "en")], 1)
     view = CorpusView({"broad": "sha", "pointed": "sha", "lexonly": "sha"}, ("en",), lexical, 1, chunks=3)
     hits = HybridRetriever(store, view).retrieve(Query("Zyx", "en", _unit(1.0, 1)), 3,  # type: ignore[arg-type]
@@ -267,6 +270,22 @@ def test_a_chunk_only_bm25_finds_is_fetched_with_the_dense_ones_and_scored_by_it
     by_id = {h.chunk.chunk_id: h for h in hits}
     assert set(by_id) == {"broad", "pointed", "lexonly"}
     assert by_id["lexonly"].dense == pytest.approx(float(vector @ _unit(1.0, 1)))
+    # Only the chunk BM25 alone found is read with its vector (the dense ones have the search's similarity).
+    assert reads == [(["broad", "pointed"], False), (["lexonly"], True)]
+
+
+def test_a_cached_row_without_its_vector_is_read_again_when_bm25_alone_finds_it():
+    store = _TwoChunkStore()
+    lexical = LexicalIndex.build([("pointed", "Zyx", "en")], 1)
+    view = CorpusView({"broad": "sha", "pointed": "sha"}, ("en",), lexical, 1, chunks=2)
+    HybridRetriever(store, view).retrieve(Query("q", "en", _unit(1.0, 1)), 2)  # type: ignore[arg-type]
+    assert view.stored.get_many(["pointed"])[0]["pointed"][1] is None  # read for the dense leg only
+    store.nearest = lambda v, n, lang, where=None: [("broad", 0.86)]  # type: ignore[method-assign]
+    hits = HybridRetriever(store, view).retrieve(Query("Zyx", "en", _unit(1.0, 1)), 2,  # type: ignore[arg-type]
+                                                  use_sentences=False)
+    assert {h.chunk.chunk_id for h in hits} == {"broad", "pointed"}
+    cached = view.stored.get_many(["pointed"])[0]["pointed"][1]
+    assert cached is not None and not cached.flags.writeable
 
 
 def test_a_name_another_chunk_of_the_document_holds_counts_a_share_of_the_bonus():

@@ -60,19 +60,30 @@ class _LruCache(Generic[V]):
 
 class SentenceCache(_LruCache[np.ndarray | None]):
     """chunk id -> its packed sentence vectors (read-only rows); ``None`` records a chunk with no
-    usable sentence vectors (not fetched again)."""
+    usable sentence vectors (not fetched again).
+
+    Sized like the chunk cache: a pooled index re-scores the 80 leading candidates of every question,
+    and at 4,096 entries a 28k or 100k index's cache turned over within ~50 questions (100k synthetic,
+    84 questions x 2: 5,247 distinct chunks re-scored; the later pass's sentence fetch 6 ms -> 0, its
+    ask less embedding 24-29 -> 20-21 ms, under load). An entry is one float32 row per sentence: 5.9 KB
+    on average on that index (10.7 KB the largest), ~9 KB for a full 200-token chunk, so 16,384
+    entries are ~100-150 MB at most (~31 MB in that run)."""
+
+    def __init__(self, capacity: int = 16384) -> None:
+        super().__init__(capacity)
 
     def _freeze(self, value: np.ndarray | None) -> None:
         if value is not None:
             value.setflags(write=False)  # shared across questions: nobody may change them
 
 
-class ChunkCache(_LruCache[tuple[StoredChunk, np.ndarray]]):
+class ChunkCache(_LruCache[tuple[StoredChunk, np.ndarray | None]]):
     """chunk id -> (its stored chunk, its vector): a search asks Chroma for ids and distances only
     and reads the texts and metadata of the chunks not seen yet at this version (``rag.retrieve.hybrid``).
-    ``StoredChunk`` is frozen; the vector is made read-only.
+    ``StoredChunk`` is frozen; the vector is made read-only. The vector is None for a row read for the
+    dense leg alone (its similarity comes from the search); it is read when BM25 alone finds the chunk.
 
-    Larger than the sentence cache: a question on a pooled index meets ~300 candidate chunks (80 per
+    A question on a pooled index meets ~300 candidate chunks (80 per
     language from the dense legs, plus BM25's), and at 4,096 entries a 10k index's cache turned over
     every dozen questions (warm ask on 10k, quiet: 63 ms with 4,096, 42 ms with room for all; an entry
     is ~4 KB, so 16,384 is ~64 MB at most)."""
@@ -80,8 +91,9 @@ class ChunkCache(_LruCache[tuple[StoredChunk, np.ndarray]]):
     def __init__(self, capacity: int = 16384) -> None:
         super().__init__(capacity)
 
-    def _freeze(self, value: tuple[StoredChunk, np.ndarray]) -> None:
-        value[1].setflags(write=False)
+    def _freeze(self, value: tuple[StoredChunk, np.ndarray | None]) -> None:
+        if value[1] is not None:  # None: read for the dense leg, without its vector
+            value[1].setflags(write=False)
 
 
 @dataclass(frozen=True)

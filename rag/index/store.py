@@ -595,20 +595,24 @@ class Store:
                                   include=["distances"])
         return [(cid, 1.0 - float(dist)) for cid, dist in zip(result["ids"][0], result["distances"][0])]
 
-    def get_chunks(self, ids: Sequence[str], langs: Sequence[str] = ()) -> dict[str, tuple[StoredChunk, np.ndarray]]:
-        """chunk id -> (stored chunk, its vector); ``langs`` narrows the collections to look in."""
+    def get_chunks(self, ids: Sequence[str], langs: Sequence[str] = (),
+                   vectors: bool = True) -> dict[str, tuple[StoredChunk, np.ndarray | None]]:
+        """chunk id -> (stored chunk, its vector, or None when ``vectors`` is false: a third of the
+        read); ``langs`` narrows the collections to look in."""
         if not ids:
             return {}
         keys = {_language_key(lang) for lang in langs} if langs else set(self._chunks)
-        out: dict[str, tuple[StoredChunk, np.ndarray]] = {}
+        out: dict[str, tuple[StoredChunk, np.ndarray | None]] = {}
+        include = ["documents", "metadatas", "embeddings"] if vectors else ["documents", "metadatas"]
         for key in sorted(keys):
             collection = self._chunks_of(key)
             wanted = [cid for cid in ids if cid not in out]
             if collection is None or not wanted:
                 continue
-            got = collection.get(ids=wanted, include=["documents", "metadatas", "embeddings"])
-            for cid, text, meta, vec in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"]):
-                out[cid] = (_stored_from(cid, text, meta), np.asarray(vec, dtype=np.float32))
+            got = collection.get(ids=wanted, include=include)
+            found = got["embeddings"] if vectors else [None] * len(got["ids"])
+            for cid, text, meta, vec in zip(got["ids"], got["documents"], got["metadatas"], found):
+                out[cid] = (_stored_from(cid, text, meta), None if vec is None else np.asarray(vec, dtype=np.float32))
         return out
 
     def sentence_vectors(self, chunks: Sequence[Chunk]) -> dict[str, np.ndarray]:
