@@ -137,7 +137,7 @@ class _TwoChunkStore:
         self.asked.append(n)
         return [(cid, self.similarity[cid]) for cid in self.chunks]
 
-    def get_chunks(self, ids, langs=(), vectors=True):
+    def get_chunks(self, ids, langs=(), vectors=True, lang_of=None):
         return {cid: (self.chunks[cid], np.zeros(8, dtype=np.float32) if vectors else None)
                 for cid in ids if cid in self.chunks}
 
@@ -238,7 +238,7 @@ def test_searches_fetch_ids_only_and_each_chunk_once_per_view():
     store = _TwoChunkStore()
     fetched: list[list[str]] = []
     get_chunks = store.get_chunks
-    store.get_chunks = lambda ids, langs=(), vectors=True: (  # type: ignore[method-assign]
+    store.get_chunks = lambda ids, langs=(), vectors=True, lang_of=None: (  # type: ignore[method-assign]
         fetched.append(sorted(ids)) or get_chunks(ids, langs, vectors))
     view = CorpusView({"broad": "sha", "pointed": "sha"}, ("en",), LexicalIndex.build([], 1), 1, chunks=2)
     first = HybridRetriever(store, view).retrieve(Query("q", "en", _unit(1.0, 1)), 2)  # type: ignore[arg-type]
@@ -261,7 +261,7 @@ def test_a_chunk_only_bm25_finds_is_fetched_with_the_dense_ones_and_scored_by_it
     vector = _unit(0.7, 2)
     store.nearest = lambda v, n, lang, where=None: [("broad", 0.86), ("pointed", 0.85)]  # type: ignore[method-assign]
     reads: list[tuple[list[str], bool]] = []
-    store.get_chunks = lambda ids, langs=(), vectors=True: reads.append((sorted(ids), vectors)) or {  # type: ignore[method-assign]
+    store.get_chunks = lambda ids, langs=(), vectors=True, lang_of=None: reads.append((sorted(ids), vectors)) or {  # type: ignore[method-assign]
         cid: (store.chunks[cid], (vector if cid == "lexonly" else _unit(0.9, 3)) if vectors else None) for cid in ids}
     lexical = LexicalIndex.build([("lexonly", "Zyx", "en")], 1)
     view = CorpusView({"broad": "sha", "pointed": "sha", "lexonly": "sha"}, ("en",), lexical, 1, chunks=3)
@@ -342,3 +342,32 @@ def test_search_threads_setting():
     assert Settings.from_env({"RAG_SEARCH_THREADS": "1"}).search_threads == 1
     with pytest.raises(ConfigError, match="RAG_SEARCH_THREADS"):
         Settings.from_env({"RAG_SEARCH_THREADS": "0"})
+
+
+def test_chunk_rows_are_asked_of_their_own_language_collection_first(seeded):
+    """With each id's language known, a collection is asked only for its own ids; an id under a wrong
+    language is still found (asked of the others after)."""
+    store = seeded._open_store(create=False)
+    by_lang: dict[str, list[str]] = {}
+    for stored in store.iter_chunks():
+        by_lang.setdefault(stored.chunk.lang, []).append(stored.chunk.chunk_id)
+    assert len(by_lang) >= 2
+    ids = [cid for cids in by_lang.values() for cid in cids[:3]]
+    lang_of = {cid: lang for lang, cids in by_lang.items() for cid in cids[:3]}
+    asked: list[list[str]] = []
+    originals = {}
+    for key, collection in store._chunks.items():
+        originals[key] = collection.get
+        collection.get = lambda *a, _get=collection.get, **kw: asked.append(list(kw.get("ids") or [])) or _get(*a, **kw)
+    try:
+        everywhere = store.get_chunks(ids, vectors=False)
+        unknown = sum(len(a) for a in asked)  # each id asked of collections until one holds it
+        asked.clear()
+        own = store.get_chunks(ids, vectors=False, lang_of=lang_of)
+        assert sum(len(a) for a in asked) == len(ids) < unknown
+        assert {cid: row[0] for cid, row in own.items()} == {cid: row[0] for cid, row in everywhere.items()}
+        wrong = dict(lang_of, **{ids[0]: "xx" if lang_of[ids[0]] != "xx" else "yy"})
+        assert set(store.get_chunks(ids, vectors=False, lang_of=wrong)) == set(ids)
+    finally:
+        for key, collection in store._chunks.items():
+            collection.get = originals[key]

@@ -30,7 +30,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 from urllib.parse import urlparse
 
 import numpy as np
@@ -595,25 +595,38 @@ class Store:
                                   include=["distances"])
         return [(cid, 1.0 - float(dist)) for cid, dist in zip(result["ids"][0], result["distances"][0])]
 
-    def get_chunks(self, ids: Sequence[str], langs: Sequence[str] = (),
-                   vectors: bool = True) -> dict[str, tuple[StoredChunk, np.ndarray | None]]:
+    def get_chunks(self, ids: Sequence[str], langs: Sequence[str] = (), vectors: bool = True,
+                   lang_of: Mapping[str, str] | None = None) -> dict[str, tuple[StoredChunk, np.ndarray | None]]:
         """chunk id -> (stored chunk, its vector, or None when ``vectors`` is false: a third of the
-        read); ``langs`` narrows the collections to look in."""
+        read); ``langs`` narrows the collections to look in; ``lang_of`` (id -> language, "" when not
+        known) asks each collection only for its own ids first: Chroma's look-up of an id a collection
+        lacks costs about as much as of one it holds (220 ids of a 100k index, 3 collections: 58-123 ms
+        cold asked of every collection)."""
         if not ids:
             return {}
         keys = {_language_key(lang) for lang in langs} if langs else set(self._chunks)
         out: dict[str, tuple[StoredChunk, np.ndarray | None]] = {}
         include = ["documents", "metadatas", "embeddings"] if vectors else ["documents", "metadatas"]
-        for key in sorted(keys):
-            collection = self._chunks_of(key)
-            wanted = [cid for cid in ids if cid not in out]
-            if collection is None or not wanted:
-                continue
-            got = collection.get(ids=wanted, include=include)
-            found = got["embeddings"] if vectors else [None] * len(got["ids"])
-            for cid, text, meta, vec in zip(got["ids"], got["documents"], got["metadatas"], found):
-                out[cid] = (_stored_from(cid, text, meta), None if vec is None else np.asarray(vec, dtype=np.float32))
+        passes = [True, False] if lang_of else [False]
+        for own_only in passes:  # each collection's own ids, then any id still missing, anywhere
+            for key in sorted(keys):
+                collection = self._chunks_of(key)
+                wanted = [cid for cid in ids if cid not in out and
+                          (not own_only or _language_key((lang_of or {}).get(cid, "")) in (key, "und"))]
+                if collection is None or not wanted:
+                    continue
+                self._read_chunks(collection, wanted, include, out)
+            if len(out) == len(set(ids)):
+                break
         return out
+
+    @staticmethod
+    def _read_chunks(collection: Any, wanted: list[str], include: list[str],
+                     out: dict[str, tuple[StoredChunk, np.ndarray | None]]) -> None:
+        got = collection.get(ids=wanted, include=include)
+        found = got["embeddings"] if "embeddings" in include else [None] * len(got["ids"])
+        for cid, text, meta, vec in zip(got["ids"], got["documents"], got["metadatas"], found):
+            out[cid] = (_stored_from(cid, text, meta), None if vec is None else np.asarray(vec, dtype=np.float32))
 
     def sentence_vectors(self, chunks: Sequence[Chunk]) -> dict[str, np.ndarray]:
         """Sentence embeddings per chunk id, rows in sentence order."""

@@ -211,7 +211,7 @@ class HybridRetriever:
             if ids:
                 # A lexical hit of unknown language may be in any collection.
                 langs = () if any(not wanted[cid] for cid in ids) else sorted({wanted[cid] for cid in ids})
-                fetched = self._store.get_chunks(ids, langs, vectors=vectors)
+                fetched = self._store.get_chunks(ids, langs, vectors=vectors, lang_of=wanted)
                 self._view.stored.put_many(fetched)
                 rows.update(fetched)
         return rows
