@@ -296,11 +296,12 @@ def test_a_name_another_chunk_of_the_document_holds_counts_a_share_of_the_bonus(
     store = _TwoChunkStore()
     span = (Span(0, 4, "text"),)
     named = frozenset(term_prefixes("Zyx"))
-    layout = {"named": ("d1", named), "list": ("d1", frozenset()), "elsewhere": ("d2", frozenset())}
+    # "elsewhere" comes before "list" among the candidates: only the share can put "list" ahead of it.
+    layout = {"named": ("d1", named), "elsewhere": ("d2", frozenset()), "list": ("d1", frozenset())}
     store.chunks = {cid: StoredChunk(Chunk(cid, doc, f"{doc}.txt", 0, 0, 4, "text", "en", "t", span), "sha", terms)
                     for cid, (doc, terms) in layout.items()}
     store.similarity = {cid: 0.85 for cid in layout}
-    lexical = LexicalIndex.build([("named", "Zyx", "en"), ("list", "text", "en"), ("elsewhere", "text", "en")], 1)
+    lexical = LexicalIndex.build([("named", "Zyx", "en"), ("elsewhere", "text", "en"), ("list", "text", "en")], 1)
     view = CorpusView({"d1": "sha", "d2": "sha"}, ("en",), lexical, 1, chunks=3)
     hits = HybridRetriever(store, view).retrieve(Query("Where was Zyx born?", "en", _unit(1.0, 1)), 3,  # type: ignore[arg-type]
                                                   use_sentences=False)
