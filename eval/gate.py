@@ -17,11 +17,11 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from rag.errors import InputError
 
-from eval.scoring import HEADLINE_METRICS
+from eval.scoring import HEADLINE_METRICS, aggregate
 
 BASELINE_KIND = "rag-eval-baseline"
 EPSILON = 1e-9  # 0.8 - 0.7 > 0.1 in floating point; such a drop is within tolerance
@@ -42,6 +42,8 @@ class GateResult:
     metrics: dict[str, dict[str, float | None]] = field(default_factory=dict)  # name -> baseline/current/delta
     new_questions: list[str] = field(default_factory=list)
     missing_questions: list[str] = field(default_factory=list)
+    # Flips a nudged re-ask undoes (``eval.borderline``): listed, gated on the baseline's side.
+    borderline: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -56,6 +58,7 @@ class GateResult:
             "passed": self.passed, "tolerance": self.tolerance, "newly_failing": self.newly_failing,
             "newly_passing": self.newly_passing, "metric_drops": self.metric_drops, "metrics": self.metrics,
             "new_questions": self.new_questions, "missing_questions": self.missing_questions,
+            "borderline": self.borderline,
         }
 
 
@@ -135,4 +138,24 @@ def compare(baseline: Baseline, metrics: Mapping[str, float | None], correct: Ma
         result.metrics[name] = {"baseline": old, "current": new, "delta": delta}
         if delta is not None and -delta > tolerance + EPSILON:
             result.metric_drops.append(name)
+    return result
+
+
+def gate_rows(baseline: Baseline, rows: Sequence[Any], tolerance: float = 0.0,
+              reask: Callable[[str, int], Any] | None = None) -> GateResult:
+    """Gate a run's scored rows; with ``reask`` (``eval.borderline``), a flipped question that a
+    nudged re-ask returns to the baseline's verdict is borderline: that row stands in for it
+    (in the verdicts and the metrics compared), and it is listed, not failed."""
+    result = compare(baseline, aggregate(rows), {r.id: r.correct for r in rows}, tolerance)
+    flipped = {qid: bool(baseline.correct[qid]) for qid in result.newly_failing + result.newly_passing}
+    if reask is None or not flipped:
+        return result
+    from eval.borderline import baseline_side
+
+    settled = baseline_side(flipped, reask)
+    if not settled:
+        return result
+    rows = [settled.get(r.id, r) for r in rows]
+    result = compare(baseline, aggregate(rows), {r.id: r.correct for r in rows}, tolerance)
+    result.borderline = sorted(settled)
     return result

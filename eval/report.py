@@ -208,8 +208,9 @@ def _gate_section(gate: Mapping[str, Any] | None) -> list[str]:
         lines.append(f"| {name} | {fmt(name, m['baseline'])} | {fmt(name, m['current'])} | "
                      f"{'–' if delta is None else f'{delta:+.3f}'} |")
     for key, title in (("newly_failing", "Newly failing"), ("newly_passing", "Newly passing"),
+                       ("borderline", "Borderline (within e5's float noise, gated on the baseline's side)"),
                        ("new_questions", "New questions"), ("missing_questions", "Gone from the gold set")):
-        if gate[key]:
+        if gate.get(key):
             lines += ["", f"{title}: " + ", ".join(_md(q) for q in gate[key])]
     return lines + [""]
 
@@ -300,6 +301,11 @@ def print_gate(gate: GateResult, rows: Sequence[Row], console: Any) -> None:
     for title, ids in (("newly failing", gate.newly_failing), ("newly passing", gate.newly_passing)):
         console.print(f"{title} ({len(ids)}):" if ids else f"{title}: none", markup=False)
         for qid in ids:
+            console.print(f"  {qid}: {questions.get(qid, '')}", markup=False, soft_wrap=True)
+    if gate.borderline:
+        console.print(f"borderline (a query nudged within e5's float noise restores the baseline's verdict; "
+                      f"gated on that side, see eval/borderline.py) ({len(gate.borderline)}):", markup=False)
+        for qid in gate.borderline:
             console.print(f"  {qid}: {questions.get(qid, '')}", markup=False, soft_wrap=True)
     for name in gate.metric_drops:
         m = gate.metrics[name]

@@ -81,22 +81,23 @@ def run_set(args: argparse.Namespace, gold_set: GoldSet, overrides: Mapping[str,
             hooks: Hooks, baseline: Any) -> SetRun:
     """Ask one gold set, score it, gate it: its full report (rows tagged with the set's name)."""
     from eval.cli import _progress
-    from eval.gate import compare
+    from eval.borderline import reask_with
+    from eval.gate import gate_rows
     from eval.multiset import tag_rows
     from eval.repro import reproducibility
     from eval.report import build_report
     from eval.runner import run_gold
-    from eval.scoring import MIN_RETRIEVAL_DEPTH, aggregate
+    from eval.scoring import MIN_RETRIEVAL_DEPTH
 
     settings, pipeline = _pipeline_for(args, gold_set, overrides, indexes, hooks)
     with _progress(settings.progress and sys.stderr.isatty(), f"asking ({gold_set.name})") as update:
         result = run_gold(pipeline, gold_set.items, settings.k, progress=update)
     judge = hooks.judge(args, settings, result)
     model_id = pipeline.embedder.model_id
+    gate = gate_rows(baseline, result.rows, args.tolerance, reask_with(pipeline, gold_set.items, settings.k)) \
+        if baseline else None
     del pipeline
     ablations = hooks.ablate(settings, gold_set.items, result) if args.ablate else []
-    gate = compare(baseline, aggregate(result.rows), {r.id: r.correct for r in result.rows}, args.tolerance) \
-        if baseline else None
     run_info = {
         "gold": str(gold_set.gold), "corpus": gold_set.corpus,
         "index_dir": None if gold_set.corpus else str(settings.home),
