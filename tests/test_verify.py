@@ -292,3 +292,22 @@ def test_ui_ask_api_carries_claims_and_the_chat_marks_them(seeded_home, stub):
     assert '<span class="rag-unsupported"' in html and "\u26a0 1 unsupported" in html
     card = next(c for c in turn["citations"] if c["n"] == n)
     assert "4.3 billion euros in Italy" in card["chunk_text"][card["rel_start"]:card["rel_end"]]
+
+
+def test_a_quote_of_consecutive_stored_sentences_is_not_embedded_again(seeded_home):
+    """A statement quoting a run of the chunk's sentences (the chunk split where the reply did not)
+    gets their stored vectors' normalized sum, as the answerer scores a window: no model call."""
+    import numpy as np
+
+    from rag.answer.verify import _stored_vector
+
+    pipeline = Pipeline(make_settings(seeded_home))
+    hit = next(h for h in pipeline.retrieve(QUESTION, k=harness.K) if len(h.chunk.sentences) >= 3)
+    assert hit.sentence_vectors is not None
+    texts = [s.text.strip() for s in hit.chunk.sentences]
+    vectors = np.asarray(hit.sentence_vectors, dtype=np.float32)
+    assert np.array_equal(_stored_vector(texts[1], [hit]), vectors[1])
+    run = vectors[0] + vectors[1] + vectors[2]
+    assert np.allclose(_stored_vector(" ".join(texts[:3]), [hit]), run / np.linalg.norm(run), atol=1e-6)
+    assert _stored_vector(f"{texts[0]} {texts[1][:-3]}", [hit]) is None  # not whole sentences
+    assert _stored_vector(f"{texts[0]} {texts[2]}", [hit]) is None  # not consecutive

@@ -378,12 +378,25 @@ def _cited_hits(citations: Sequence[Citation], hits: Sequence[Hit]) -> dict[int,
 
 
 def _stored_vector(text: str, cited: list[Hit]) -> np.ndarray | None:
+    """The stored vector of the cited sentence ``text`` quotes, or of the run of consecutive
+    sentences it quotes (their normalized sum: how the extractive answerer scores a two-sentence
+    window), so a quote is not embedded again; None when it quotes no whole sentences."""
     for hit in cited:
-        if hit.sentence_vectors is None:
+        vectors, spans = hit.sentence_vectors, hit.chunk.sentences
+        if vectors is None:
             continue
-        for i, span in enumerate(hit.chunk.sentences):
-            if span.text.strip() == text and i < len(hit.sentence_vectors):
-                return np.asarray(hit.sentence_vectors[i])
+        for i, span in enumerate(spans):
+            first = span.text.strip()
+            if not first or not text.startswith(first):
+                continue
+            joined, j = first, i
+            while joined != text and len(joined) < len(text) and j + 1 < len(spans):
+                j += 1
+                joined = f"{joined} {spans[j].text.strip()}"
+            if joined == text and j < len(vectors):
+                run = np.asarray(vectors[i], dtype=np.float32) if j == i else \
+                    np.asarray(vectors[i: j + 1], dtype=np.float32).sum(axis=0)
+                return run if j == i else run / max(float(np.linalg.norm(run)), 1e-12)
     return None
 
 
