@@ -92,3 +92,40 @@ def reask_with(pipeline: Any, items: Sequence[Any], k: int) -> Reask:
             pipeline.embedder = inner
 
     return reask
+
+
+def census(pipeline: Any, items: Sequence[Any], k: int) -> list[str]:
+    """Ids of the questions whose verdict some nudge moves: how much the gate's borderline step
+    could ever pass over on this gold set (``python -m eval.borderline``)."""
+    from eval.runner import run_gold
+
+    verdicts = {row.id: bool(row.correct) for row in run_gold(pipeline, items, k).rows}
+    reask = reask_with(pipeline, items, k)
+    return [item.id for item in items
+            if any(bool(reask(item.id, n).correct) != verdicts[item.id] for n in range(2 * PAIRS))]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m eval.borderline --gold G --index-dir DIR``: the census of one gold set on an index."""
+    import argparse
+
+    from rag.config import Settings
+    from rag.pipeline import Pipeline
+
+    from eval.gold_format import load_gold
+
+    parser = argparse.ArgumentParser(prog="python -m eval.borderline", description=census.__doc__)
+    parser.add_argument("--gold", required=True)
+    parser.add_argument("--index-dir", required=True, help="an index holding the gold set's corpus")
+    parser.add_argument("--k", type=int, default=5)
+    args = parser.parse_args(argv)
+    settings = Settings.from_env().with_overrides(home=args.index_dir)
+    items = load_gold(args.gold)
+    moved = census(Pipeline(settings), items, args.k)
+    print(f"{args.gold}: a nudge moves the verdict of {len(moved)} of {len(items)} questions"
+          + (f": {', '.join(moved)}" if moved else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

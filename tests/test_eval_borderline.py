@@ -103,3 +103,16 @@ def test_cli_lists_a_borderline_question_and_passes(gated, capsys, monkeypatch):
     report = json.loads((baseline.parent / "out" / "report.json").read_text(encoding="utf-8"))
     assert report["gate"]["borderline"] == ["q1"] and report["gate"]["passed"] is True
     assert "Borderline" in (baseline.parent / "out" / "report.md").read_text(encoding="utf-8")
+
+
+def test_the_census_names_the_questions_a_nudge_moves(tmp_path):
+    from eval.borderline import census
+    from eval.gold_format import load_gold
+    from tests.test_eval_gate import GOLD
+
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("\n".join(json.dumps(g) for g in GOLD) + "\n", encoding="utf-8")
+    EdgePipeline.script = dict(GOOD)
+    assert census(EdgePipeline(None), load_gold(gold), 5) == ["q1"]
+    FakePipeline.script = dict(GOOD)
+    assert census(FakePipeline(None), load_gold(gold), 5) == []  # no embedder size: nothing to nudge
