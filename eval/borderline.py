@@ -101,8 +101,11 @@ def census(pipeline: Any, items: Sequence[Any], k: int) -> list[str]:
 
     verdicts = {row.id: bool(row.correct) for row in run_gold(pipeline, items, k).rows}
     reask = reask_with(pipeline, items, k)
-    return [item.id for item in items
-            if any(bool(reask(item.id, n).correct) != verdicts[item.id] for n in range(2 * PAIRS))]
+    def moved(qid: str) -> bool:
+        rows = (reask(qid, n) for n in range(2 * PAIRS))
+        return any(row is not None and bool(row.correct) != verdicts[qid] for row in rows)
+
+    return [item.id for item in items if moved(item.id)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
