@@ -57,6 +57,13 @@ def test_the_prompt_fences_sources_as_numbered_data(seeded_home, stub):
     assert user["content"].rstrip().endswith(f"Question: {QUESTION}")
 
 
+def test_a_question_in_another_language_asks_for_an_answer_in_it(seeded_home, stub):
+    stub.script_chat("Ответ [1].")
+    llm_pipeline(seeded_home, stub).ask("Сколько Microsoft инвестировала в Италию?")
+    system = stub.chat_requests()[-1].body["messages"][0]["content"]
+    assert "Answer in Russian" in system and "English" not in system
+
+
 def test_invented_citation_numbers_are_dropped_and_sources_renumbered(seeded_home, stub):
     stub.script_chat("Microsoft invested 4.3 billion euros [3][99]. It was announced in October [1, 42].")
     answer = llm_pipeline(seeded_home, stub).ask(QUESTION, k=5)

@@ -44,6 +44,16 @@ def test_language_detection_on_documents_and_short_questions():
     assert detect_question_language("Who co-founded Alibaba?") == "en"
 
 
+def test_a_question_in_a_language_without_messages_is_named_as_such():
+    """Not forced into en/fr/de/es/it/pt/nl: a Turkish question read as German, or a Russian one as
+    English, would be read with another language's words and answered (by an LLM) in it."""
+    asked = {"ru": "Где находится главный вокзал города?", "tr": "Şehrin en büyük parkı hangisidir?",
+             "el": "Ποιος έγραψε αυτό το βιβλίο;", "ro": "Cine a construit acest pod?",
+             "vi": "Ai đã xây dựng cây cầu này?", "es": "¿Quién fundó la empresa?",
+             "it": "Quanto ha investito Microsoft?"}
+    assert {lang: detect_question_language(q) for lang, q in asked.items()} == {lang: lang for lang in asked}
+
+
 def test_question_profile_finds_answer_type_and_names():
     profile = QuestionProfile.of("How much did Microsoft invest in Italy?", "en")
     assert profile.answer_type == "number"
