@@ -300,3 +300,37 @@ def test_the_short_answer_floor_rule_switches_the_span_models_precision_floor():
     assert floored is None  # below the floor: no short answer
     assert unfloored and unfloored in sentence and len(unfloored.split()) <= 8
     assert shipped == unfloored  # the shipped floor is 0 (train/span.py: a null short answer is never right)
+
+
+FOREIGN_QUESTIONS = ["Microsoft İtalya'ya ne kadar yatırım yaptı?", "Alibaba'nın kurucu ortağı kimdir?",
+                     "Ai là người đồng sáng lập Alibaba?", "Ce laborator a deschis Alibaba în Hong Kong?",
+                     "Кто является соучредителем Alibaba?", "Cine a cofondat Alibaba?"]
+
+
+def test_learned_pick_chooses_among_what_the_rules_let_through_for_languages_without_rule_words(seeded_home):
+    """Rule ``learned_pick``: for a question outside en/fr/de/es/it/pt/nl, the statement quoted is the
+    one the learned sentence model scores highest among those the rules let through, when it beats
+    the rules' pick; whether to answer stays the rules' call, and other languages are untouched."""
+    from rag.answer.extractive import ExtractiveAnswerer as Learned
+    from rag.answer.model import load_model
+    from tests.conftest import make_settings
+
+    on = Pipeline(make_settings(seeded_home, mode="extractive", answer_rules_off=("short_answer",)))
+    off = Pipeline(make_settings(seeded_home, mode="extractive", answer_rules_off=("short_answer", "learned_pick")))
+    learned = Learned(on._corpus.view().lexical.idf, load_model())
+    changed = 0
+    for question in FOREIGN_QUESTIONS:
+        a, b = on.ask(question), off.ask(question)
+        assert a.abstained == b.abstained
+        if a.answer == b.answer:
+            continue
+        changed += 1
+        vector = on.embedder.embed_query(question)
+        scores = {(s.candidate.hit.chunk.source, s.candidate.span.start): s.score
+                  for s in learned.ranked(question, vector, a.hits)}
+        assert len(a.citations) == 1
+        assert scores[(a.citations[0].source, a.citations[0].start)] > \
+            scores[(b.citations[0].source, b.citations[0].start)]
+    assert changed >= 2
+    for question in ["How much did Microsoft invest in Italy?", "Wer leitet Alibaba?", "Qui a cofondé Alibaba ?"]:
+        assert on.ask(question).answer == off.ask(question).answer

@@ -34,6 +34,8 @@ RULES = {
     "second_statement": "quote a second sentence when it too scores above the second_statement threshold",
     "question_language": "among translations of the chosen sentence, quote the one in the question's language",
     "followup_names": "a follow-up without names of its own is searched with the previous question's names",
+    "learned_pick": "where the rules have no words for the question's language (outside en/fr/de/es/it/pt/nl), "
+                    "the learned sentence model picks the statement among those the rules let through",
     "answer_gate": "the answer-or-abstain gate (rag.answer.gate) decides whether the rules' pick is quoted "
                    "(runs only where its weights file exists: none ships yet)",
     "short_answer": "lead the reply with the span model's short answer (off by default: right for 0.34 of "
@@ -62,15 +64,10 @@ class ExtractiveAnswerer:
         self._off = frozenset(rules_off)
 
     def answer(self, question: str, lang: str, question_vector: np.ndarray, hits: list[Hit]) -> Draft:
-        found = candidates(hits, question_vector)
+        ranked = self.ranked(question, question_vector, hits)
         abstain = Draft(localized(NOT_IN_DOCUMENTS, lang), True, [], score=0.0)
-        if not found:
+        if not ranked:
             return abstain
-        type_probs = self._model.type_probabilities(question_vector)
-        terms = QuestionTerms.of(question, self._term_weight)
-        rows = sentence_inputs(found, question_vector, terms, type_probs, self._model.sentence.features)
-        scores = self._model.sentence.probability(rows)
-        ranked = [Scored(found[i], float(scores[i])) for i in np.argsort(-scores, kind="stable")]
         best = ranked[0]
         if best.score < self._model.thresholds["answer"]:
             abstain.score = best.score
@@ -83,6 +80,17 @@ class ExtractiveAnswerer:
         short = None if "short_answer" in self._off else \
             self.short_answer_for(question, best.candidate.text, question_vector)
         return _draft(chosen, short, best.score)
+
+    def ranked(self, question: str, question_vector: np.ndarray, hits: list[Hit]) -> list[Scored]:
+        """Every sentence of the hits with the sentence model's P(it states the answer), best first."""
+        found = candidates(hits, question_vector)
+        if not found:
+            return []
+        type_probs = self._model.type_probabilities(question_vector)
+        terms = QuestionTerms.of(question, self._term_weight)
+        rows = sentence_inputs(found, question_vector, terms, type_probs, self._model.sentence.features)
+        scores = self._model.sentence.probability(rows)
+        return [Scored(found[i], float(scores[i])) for i in np.argsort(-scores, kind="stable")]
 
     def short_answer_for(self, question: str, sentence: str, question_vector: np.ndarray) -> str | None:
         """The short answer in ``sentence``, or None when the question wants an explanation."""

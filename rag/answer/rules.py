@@ -120,6 +120,7 @@ class Decision:
     eligible: int  # candidates that pass the checks
     known_names: int  # names of the question that the corpus has
     unknown_names: int  # and that it has not
+    supported: list[Candidate] = field(default_factory=list)  # the candidates that pass the checks
 
 
 def quoted(chosen: list[Candidate]) -> Draft:
@@ -226,7 +227,7 @@ class ExtractiveAnswerer:
         elif not eligible:
             reason = "unsupported"
         chosen = self._choose(eligible or candidates, lang)
-        return Decision(candidates, chosen, reason, len(eligible), len(known), len(unknown))
+        return Decision(candidates, chosen, reason, len(eligible), len(known), len(unknown), eligible)
 
     def candidates(self, hits: list[Hit], question_vector: np.ndarray, profile: QuestionProfile) -> list[Candidate]:
         """Every quotable sentence and adjacent pair of ``hits``, scored against ``question_vector`` (also
@@ -272,7 +273,7 @@ class ExtractiveAnswerer:
     @staticmethod
     def _choose(eligible: list[Candidate], lang: str) -> list[Candidate]:
         ranked = sorted(eligible, key=lambda c: c.score, reverse=True)
-        best = _in_question_language(ranked[0], ranked, lang)
+        best = in_question_language(ranked[0], ranked, lang)
         chosen = [best]
         for other in ranked[1:4]:
             if other.score < ranked[0].score - SECOND_SENTENCE_MARGIN:
@@ -298,7 +299,7 @@ def _names_missing(known: list[frozenset[str]], unknown: list[frozenset[str]], w
     return lang != "de" and len(weak) > 1
 
 
-def _in_question_language(best: Candidate, ranked: list[Candidate], lang: str) -> Candidate:
+def in_question_language(best: Candidate, ranked: list[Candidate], lang: str) -> Candidate:
     """If the best passage has a translation in the question's language, quote that one."""
     if best.hit.chunk.lang == lang:
         return best

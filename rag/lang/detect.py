@@ -63,7 +63,9 @@ def detect_language(text: str, default: str = "en") -> str:
     return lang if prob >= 0.5 else default
 
 
-_QUESTION_LANGS = ("en", "fr", "de", "es", "it", "pt", "nl")
+# The languages the answer messages and the rules' question words cover.
+QUESTION_LANGUAGES = ("en", "fr", "de", "es", "it", "pt", "nl")
+_QUESTION_LANGS = QUESTION_LANGUAGES
 # A question is taken to be in a language outside _QUESTION_LANGS when the open-set model names one
 # with at least this probability. Measured on xquad's questions in 12 languages (1,190 each, all
 # articles; not the seeds): the restricted model alone names none of ar/el/hi/ro/ru/th/tr/vi/zh right
