@@ -43,6 +43,8 @@ def test_cross_lingual_answer_cites_the_only_article_that_has_it(seeded):
     ("How much did Zorblax Industries invest in Portugal?", "The documents don't say."),
     ("Combien Zorblax a-t-il investi au Portugal ?", "Les documents ne le disent pas."),
     ("Wie viel hat Zorblax in Portugal investiert?", "Die Dokumente sagen dazu nichts."),
+    ("Сколько Zorblax инвестировала в Португалию?", "В документах об этом не сказано."),
+    ("Zorblax Portekiz'e ne kadar yatırım yaptı?", "Belgelerde bu konuda bilgi yok."),
 ])
 def test_abstains_in_the_question_language_when_documents_do_not_say(seeded, question, message):
     answer = seeded.ask(question)
