@@ -330,7 +330,7 @@ def test_learned_pick_chooses_among_what_the_rules_let_through_for_languages_wit
         vector = on.embedder.embed_query(question)
         scores = {(s.candidate.hit.chunk.source, s.candidate.span.start): s.score
                   for s in learned.ranked(question, vector, a.hits)}
-        assert len(a.citations) == 1
+        assert len(a.citations) <= len(b.citations)  # never more statements than the rules quote
         assert scores[(a.citations[0].source, a.citations[0].start)] > \
             scores[(b.citations[0].source, b.citations[0].start)]
     assert changed >= 2
