@@ -394,9 +394,10 @@ def _stored_vector(text: str, cited: list[Hit]) -> np.ndarray | None:
                 j += 1
                 joined = f"{joined} {spans[j].text.strip()}"
             if joined == text and j < len(vectors):
-                run = np.asarray(vectors[i], dtype=np.float32) if j == i else \
-                    np.asarray(vectors[i: j + 1], dtype=np.float32).sum(axis=0)
-                return run if j == i else run / max(float(np.linalg.norm(run)), 1e-12)
+                if j == i:
+                    return np.asarray(vectors[i])
+                run = np.asarray(vectors[i: j + 1], dtype=np.float32).sum(axis=0)
+                return run / max(float(np.linalg.norm(run)), 1e-12)
     return None
 
 

@@ -63,10 +63,9 @@ def detect_language(text: str, default: str = "en") -> str:
     return lang if prob >= 0.5 else default
 
 
-# The languages the answer messages and the rules' question words cover.
+# The restricted detector's languages: those the rules' question words cover (rag.lang.question).
 QUESTION_LANGUAGES = ("en", "fr", "de", "es", "it", "pt", "nl")
-_QUESTION_LANGS = QUESTION_LANGUAGES
-# A question is taken to be in a language outside _QUESTION_LANGS when the open-set model names one
+# A question is taken to be in a language outside QUESTION_LANGUAGES when the open-set model names one
 # with at least this probability. Measured on xquad's questions in 12 languages (1,190 each, all
 # articles; not the seeds): the restricted model alone names none of ar/el/hi/ro/ru/th/tr/vi/zh right
 # (a Turkish question came out German, a Romanian one Italian, a Russian one English). At 0.5 those are
@@ -79,7 +78,7 @@ OPEN_SET_CONFIDENCE = 0.5
 @lru_cache(maxsize=1)
 def _question_identifier() -> Any:
     identifier = _new_identifier()
-    identifier.set_languages(list(_QUESTION_LANGS))
+    identifier.set_languages(list(QUESTION_LANGUAGES))
     return identifier
 
 
@@ -94,7 +93,7 @@ def detect_question_language(question: str, default: str = "en") -> str:
     if len(question.strip()) < 3:
         return default
     lang, prob = _language_identifier().classify(question)
-    if lang not in _QUESTION_LANGS and prob >= OPEN_SET_CONFIDENCE:
+    if lang not in QUESTION_LANGUAGES and prob >= OPEN_SET_CONFIDENCE:
         return str(lang)
     lang, prob = _question_identifier().classify(question)
     return lang if prob >= 0.4 else default
