@@ -141,9 +141,12 @@ class _TwoChunkStore:
         return {cid: (self.chunks[cid], np.zeros(8, dtype=np.float32) if vectors else None)
                 for cid in ids if cid in self.chunks}
 
-    def sentence_vectors(self, chunks):
-        return {c.chunk_id: np.stack([_unit(s, i + 1) for i, s in enumerate(self.sentences[c.chunk_id])])
-                for c in chunks}
+    def vectors_of(self, ids, lang_of):
+        return {cid: np.zeros(8, dtype=np.float32) for cid in ids if cid in self.chunks}
+
+    def sentence_vectors(self, counts):
+        return {cid: np.stack([_unit(s, i + 1) for i, s in enumerate(self.sentences[cid])])
+                for cid in counts if len(self.sentences[cid]) == counts[cid]}
 
 
 def test_a_chunk_that_states_the_fact_in_one_sentence_outranks_a_broadly_similar_one():
@@ -219,7 +222,7 @@ def test_sentence_vectors_are_read_once_per_view_and_shared_read_only():
     store = _TwoChunkStore()
     reads: list[list[str]] = []
     fetch = store.sentence_vectors
-    store.sentence_vectors = lambda chunks: reads.append([c.chunk_id for c in chunks]) or fetch(chunks)  # type: ignore[method-assign]
+    store.sentence_vectors = lambda counts: reads.append(list(counts)) or fetch(counts)  # type: ignore[method-assign]
     view = CorpusView({"broad": "sha", "pointed": "sha"}, ("en",), LexicalIndex.build([], 1), 1, chunks=2)
     retriever = HybridRetriever(store, view)  # type: ignore[arg-type]
     first = retriever.retrieve(Query("q", "en", _unit(1.0, 1)), 2)

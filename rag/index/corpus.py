@@ -96,6 +96,17 @@ class ChunkCache(_LruCache[tuple[StoredChunk, np.ndarray | None]]):
             value[1].setflags(write=False)
 
 
+class VectorCache(_LruCache[np.ndarray]):
+    """chunk id -> its stored vector, for the chunks BM25 alone found (scored on the dense scale by it)
+    when the retriever ranks without rows (``CorpusView.lexical_is_live``). 1.5 KB an entry."""
+
+    def __init__(self, capacity: int = 16384) -> None:
+        super().__init__(capacity)
+
+    def _freeze(self, value: np.ndarray) -> None:
+        value.setflags(write=False)
+
+
 @dataclass(frozen=True)
 class CorpusView:
     """What a query sees: the committed documents (doc_id -> sha), their languages, the BM25 side."""
@@ -105,10 +116,16 @@ class CorpusView:
     lexical: LexicalIndex
     version: int
     chunks: int = 0  # live chunks: caps how many results a search asks Chroma for
+    # The BM25 side holds exactly the live chunks, with their documents and sentence counts: a chunk is
+    # live if and only if it is there, so the retriever ranks candidates without reading their rows.
+    # Only a settled view's (while an ingest is under way, the BM25 side is an older version's).
+    lexical_is_live: bool = False
     # Sentence vectors of chunks already retrieved at this version (no Chroma read per question).
     sentences: SentenceCache = field(default_factory=SentenceCache, compare=False, repr=False)
     # Texts, metadata and vectors of chunks already met at this version (searches fetch ids only).
     stored: ChunkCache = field(default_factory=ChunkCache, compare=False, repr=False)
+    # Vectors of chunks only BM25 found, when ranking without rows.
+    vectors: VectorCache = field(default_factory=VectorCache, compare=False, repr=False)
 
 
 def live_map(records: dict[str, DocRecord]) -> dict[str, str]:
@@ -154,7 +171,7 @@ class Corpus:
         lexical = self.current.lexical if self.current is not None else LexicalIndex.load(self.bm25_dir)
         if lexical is None:
             lexical = LexicalIndex.build(_live_items(store, live_map(records)), version)
-        self.current = _view_of(records, lexical, version)
+        self.current = _view_of(records, lexical, version, settled=False)
         self._provisional = True
         return self.current
 
@@ -167,7 +184,7 @@ class Corpus:
             lexical = LexicalIndex.load(self.bm25_dir)
         if lexical is None or lexical.version != version:
             lexical = self.rebuild_lexical(store, live, version)
-        return _view_of(records, lexical, version)
+        return _view_of(records, lexical, version, settled=True)
 
     def settle(self, store: Store, version: int, lexical: LexicalIndex, records: dict[str, DocRecord]) -> None:
         """After a write: save the records of the new version and make it the current view."""
@@ -198,11 +215,13 @@ class Corpus:
         return lexical
 
 
-def _view_of(records: dict[str, DocRecord], lexical: LexicalIndex, version: int) -> CorpusView:
+def _view_of(records: dict[str, DocRecord], lexical: LexicalIndex, version: int, settled: bool) -> CorpusView:
     languages = tuple(sorted({rec.lang for rec in records.values()}))
-    return CorpusView(live_map(records), languages, lexical, version, sum(rec.chunks for rec in records.values()))
+    chunks = sum(rec.chunks for rec in records.values())
+    # The counts must agree too: a BM25 side that does not hold every committed chunk is not trusted.
+    mirrors = settled and lexical.version == version and len(lexical.chunk_ids) == chunks and lexical.knows_chunks
+    return CorpusView(live_map(records), languages, lexical, version, chunks, lexical_is_live=mirrors)
 
 
 def _live_items(store: Store, live: dict[str, str]) -> Iterator[Item]:
-    return ((s.chunk.chunk_id, s.chunk.text, s.chunk.lang) for s in store.iter_chunks()
-            if live.get(s.chunk.doc_id) == s.doc_sha)
+    return (Item.of(s.chunk) for s in store.iter_chunks() if live.get(s.chunk.doc_id) == s.doc_sha)

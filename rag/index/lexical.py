@@ -43,23 +43,43 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 
 from rag.text import lexical_tokens, term_prefixes
+from rag.types import Chunk
 
 _MANIFEST = "manifest.json"
-FORMAT = 4  # bump when tokenization, term prefixes or files change: older indexes are rebuilt
+# Bump when tokenization, term prefixes or files change: older indexes are rebuilt on open.
+# 5: each chunk's document id and sentence count (the retriever ranks without reading rows).
+FORMAT = 5
 K1 = 1.5
 B = 0.75
 
-Item = tuple[str, str, str]  # (chunk_id, text, lang)
+
+class Item(NamedTuple):
+    """One chunk as the index takes it (a plain ``(chunk_id, text, lang)`` triple also does: its
+    document and sentence count are then unknown, and the retriever reads its rows instead)."""
+
+    chunk_id: str
+    text: str
+    lang: str
+    doc_id: str = ""
+    sentences: int = -1  # its stored sentence spans; -1: not known
+
+    @classmethod
+    def of(cls, chunk: Chunk) -> "Item":
+        return cls(chunk.chunk_id, chunk.text, chunk.lang, chunk.doc_id, len(chunk.sentences))
+
+
+ItemLike = Item | tuple[str, str, str]
 
 _INT = np.int32  # chunk, term and prefix numbers, counts
 _PTR = np.int64  # offsets into the postings
-_ARRAYS = ("term_ptr", "term_docs", "term_tf", "lengths", "prefix_ptr", "prefix_ids", "prefix_df")
-_STRINGS = ("chunk_ids", "langs", "vocab", "prefixes")
+_ARRAYS = ("term_ptr", "term_docs", "term_tf", "lengths", "prefix_ptr", "prefix_ids", "prefix_df",
+           "sentence_counts")
+_STRINGS = ("chunk_ids", "langs", "doc_ids", "vocab", "prefixes")
 
 
 @dataclass
@@ -80,16 +100,17 @@ class _Arrays:
     prefix_ptr: np.ndarray  # (chunks + 1,) prefixes of chunk c: [prefix_ptr[c], prefix_ptr[c + 1])
     prefix_ids: np.ndarray  # (entries,) prefix numbers
     prefix_df: np.ndarray  # (prefixes,) chunks holding each prefix (0 for a dead one)
+    sentence_counts: np.ndarray  # (chunks,) stored sentence spans per chunk (-1: not known)
 
     @classmethod
     def empty(cls) -> "_Arrays":
         zero = np.zeros(1, _PTR)
         none = np.zeros(0, _INT)
-        return cls(zero, none, none, none, zero, none, none)
+        return cls(zero, none, none, none, zero, none, none, none)
 
     def consistent(self, chunks: int, terms: int, prefixes: int) -> bool:
         """Whether the arrays fit together and fit these counts (a torn or foreign file does not)."""
-        return (len(self.term_ptr) == terms + 1 and len(self.lengths) == chunks
+        return (len(self.term_ptr) == terms + 1 and len(self.lengths) == chunks == len(self.sentence_counts)
                 and len(self.prefix_ptr) == chunks + 1 and len(self.prefix_df) == prefixes
                 and int(self.term_ptr[0]) == 0 and int(self.term_ptr[-1]) == len(self.term_docs) == len(self.term_tf)
                 and int(self.prefix_ptr[0]) == 0 and int(self.prefix_ptr[-1]) == len(self.prefix_ids))
@@ -102,13 +123,15 @@ class _Added:
     def __init__(self) -> None:
         self.terms, self.docs, self.tfs = array("i"), array("i"), array("i")
         self.lengths, self.prefix_counts, self.prefix_ids = array("i"), array("i"), array("i")
+        self.sentence_counts = array("i")
 
 
 class LexicalIndex:
-    def __init__(self, chunk_ids: list[str], langs: list[str], vocab: list[str], prefixes: list[str],
-                 arrays: _Arrays, version: int) -> None:
+    def __init__(self, chunk_ids: list[str], langs: list[str], doc_ids: list[str], vocab: list[str],
+                 prefixes: list[str], arrays: _Arrays, version: int) -> None:
         self.chunk_ids = chunk_ids
         self.langs = langs
+        self.doc_ids = doc_ids  # each chunk's document ("" where not known)
         self.version = version
         self._vocab = vocab  # BM25 tokens, numbered by position
         self._prefixes = prefixes  # term prefixes, numbered by position
@@ -130,44 +153,82 @@ class LexicalIndex:
         df = self.terms.get(prefix, 0)
         return math.log(1 + len(self.chunk_ids) / df) if df else 0.0
 
+    # --- what the retriever reads here instead of Chroma rows ---
+
+    @cached_property
+    def knows_chunks(self) -> bool:
+        """Whether every chunk's document and sentence count are recorded (an index built from full
+        :class:`Item` s): only then can :meth:`position`, :attr:`doc_ids`, :meth:`sentence_count` and
+        :meth:`prefixes_held` stand in for a chunk's row."""
+        return "" not in self.doc_ids and bool((np.asarray(self._a.sentence_counts) >= 0).all())
+
+    def position(self, chunk_id: str) -> int | None:
+        """The chunk's number here; None: this index does not hold it."""
+        return self._positions.get(chunk_id)
+
+    def sentence_count(self, position: int) -> int:
+        return int(self._a.sentence_counts[position])
+
+    def prefixes_held(self, positions: Sequence[int], prefixes: Iterable[str]) -> list[set[str]]:
+        """Which of ``prefixes`` each chunk (by position) holds: the term prefixes a row's ``terms``
+        carries, read from the CSR arrays for all the chunks at once."""
+        held: list[set[str]] = [set() for _ in positions]
+        wanted = {self._prefix_ids[p]: p for p in prefixes if p in self._prefix_ids}
+        if not wanted or not len(positions):
+            return held
+        at = np.asarray(positions, dtype=np.int64)
+        starts, ends = self._a.prefix_ptr[at], self._a.prefix_ptr[at + 1]
+        counts = (ends - starts).astype(np.int64)
+        owner = np.repeat(np.arange(len(at)), counts)
+        # Every entry of every chunk: its start plus its offset inside the chunk's run.
+        offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        entries = np.asarray(self._a.prefix_ids[np.repeat(starts, counts) + offsets])
+        for number, prefix in wanted.items():
+            for chunk in np.unique(owner[entries == number]).tolist():
+                held[chunk].add(prefix)
+        return held
+
     # --- building and updating ---
 
     @classmethod
-    def build(cls, items: Iterable[Item], version: int) -> "LexicalIndex":
-        """Index ``(chunk_id, text, lang)`` triples from scratch."""
-        empty = cls([], [], [], [], _Arrays.empty(), version)
+    def build(cls, items: Iterable[ItemLike], version: int) -> "LexicalIndex":
+        """Index chunks from scratch."""
+        empty = cls([], [], [], [], [], _Arrays.empty(), version)
         return empty._with(items, (), version)
 
-    def updated(self, added: Iterable[Item], removed: Iterable[str], version: int) -> "LexicalIndex | None":
+    def updated(self, added: Iterable[ItemLike], removed: Iterable[str], version: int) -> "LexicalIndex | None":
         """This index with chunks added and removed, tokenizing only the added text; None if this
         index is not whole (the caller rebuilds). Every chunk's counts are held in memory (mapped
         from the files the index was loaded from), so nothing is read again."""
         if not self._a.consistent(len(self.chunk_ids), len(self._vocab), len(self._prefixes)) \
-                or len(self.langs) != len(self.chunk_ids):
+                or not len(self.langs) == len(self.doc_ids) == len(self.chunk_ids):
             return None
         return self._with(added, removed, version)
 
-    def _with(self, added: Iterable[Item], removed: Iterable[str], version: int) -> "LexicalIndex":
+    def _with(self, added: Iterable[ItemLike], removed: Iterable[str], version: int) -> "LexicalIndex":
         position = self._positions
         keep = np.ones(len(self.chunk_ids), bool)
         keep[[position[cid] for cid in set(removed) if cid in position]] = False
         kept = keep.tolist()
         chunk_ids = list(itertools.compress(self.chunk_ids, kept))
         langs = list(itertools.compress(self.langs, kept))
+        doc_ids = list(itertools.compress(self.doc_ids, kept))
         # Copies: this index stays whole for the readers that still hold it.
         vocab, prefixes = list(self._vocab), list(self._prefixes)
         token_ids, prefix_ids = dict(self._token_ids), dict(self._prefix_ids)
         present = set(chunk_ids)
         new = _Added()
-        for chunk_id, text, lang in added:
-            if chunk_id in present:
+        for item in map(_as_item, added):
+            if item.chunk_id in present:
                 continue
-            present.add(chunk_id)
-            _tokenize(text, lang, len(chunk_ids), new, token_ids, vocab, prefix_ids, prefixes)
-            chunk_ids.append(chunk_id)
-            langs.append(lang)
+            present.add(item.chunk_id)
+            _tokenize(item.text, item.lang, len(chunk_ids), new, token_ids, vocab, prefix_ids, prefixes)
+            new.sentence_counts.append(item.sentences)
+            chunk_ids.append(item.chunk_id)
+            langs.append(item.lang)
+            doc_ids.append(item.doc_id)
         arrays = _append(_drop(self._a, keep), new, len(vocab), len(prefixes))
-        return _compacted(LexicalIndex(chunk_ids, langs, vocab, prefixes, arrays, version))
+        return _compacted(LexicalIndex(chunk_ids, langs, doc_ids, vocab, prefixes, arrays, version))
 
     @cached_property
     def _positions(self) -> dict[str, int]:
@@ -232,8 +293,8 @@ class LexicalIndex:
         try:
             for name in _ARRAYS:
                 np.save(tmp / f"{name}.npy", getattr(self._a, name), allow_pickle=False)
-            strings = {"chunk_ids": self.chunk_ids, "langs": self.langs, "vocab": self._vocab,
-                       "prefixes": self._prefixes}
+            strings = {"chunk_ids": self.chunk_ids, "langs": self.langs, "doc_ids": self.doc_ids,
+                       "vocab": self._vocab, "prefixes": self._prefixes}
             for name, values in strings.items():
                 np.save(tmp / f"{name}.npy", _pack(values), allow_pickle=False)
             (tmp / _MANIFEST).write_text(json.dumps({
@@ -268,17 +329,21 @@ class LexicalIndex:
             arrays = _Arrays(**{name: np.load(directory / f"{name}.npy", mmap_mode="r", allow_pickle=False)
                                 for name in _ARRAYS})
             chunks, terms, n_prefixes = int(meta["chunks"]), int(meta["terms"]), int(meta["prefixes"])
-            counts = {"chunk_ids": chunks, "langs": chunks, "vocab": terms, "prefixes": n_prefixes}
-            chunk_ids, langs, vocab, prefixes = (
+            counts = {"chunk_ids": chunks, "langs": chunks, "doc_ids": chunks, "vocab": terms, "prefixes": n_prefixes}
+            chunk_ids, langs, doc_ids, vocab, prefixes = (
                 _unpack(np.load(directory / f"{name}.npy", allow_pickle=False), counts[name]) for name in _STRINGS)
             if not arrays.consistent(chunks, terms, n_prefixes):
                 return None
-            return cls(chunk_ids, langs, vocab, prefixes, arrays, int(meta["version"]))
+            return cls(chunk_ids, langs, doc_ids, vocab, prefixes, arrays, int(meta["version"]))
         except (OSError, ValueError, KeyError, TypeError, EOFError):
             return None
 
 
 # --- updates, vectorized over the corpus --------------------------------------------
+
+
+def _as_item(item: ItemLike) -> Item:
+    return item if isinstance(item, Item) else Item(*item)
 
 
 def _tokenize(text: str, lang: str, doc: int, new: _Added, token_ids: dict[str, int], vocab: list[str],
@@ -322,6 +387,7 @@ def _drop(a: _Arrays, keep: np.ndarray) -> _Arrays:
         prefix_ptr=_offsets(prefix_counts[keep]),
         prefix_ids=np.asarray(a.prefix_ids[kept_entries]),
         prefix_df=prefix_df,
+        sentence_counts=np.asarray(a.sentence_counts[keep]),
     )
 
 
@@ -347,6 +413,7 @@ def _append(a: _Arrays, new: _Added, terms: int, prefixes: int) -> _Arrays:
         prefix_ptr=_offsets(prefix_counts),
         prefix_ids=np.concatenate((a.prefix_ids, add_prefixes)),
         prefix_df=prefix_df + np.bincount(add_prefixes, minlength=prefixes).astype(_INT),
+        sentence_counts=np.concatenate((a.sentence_counts, _ints(new.sentence_counts))),
     )
 
 
@@ -369,10 +436,10 @@ def _compacted(index: LexicalIndex) -> LexicalIndex:
     term_ptr = np.concatenate((a.term_ptr[:1], a.term_ptr[1:][term_alive]))
     renumber = (np.cumsum(prefix_alive) - 1).astype(_INT)
     arrays = _Arrays(term_ptr, a.term_docs, a.term_tf, a.lengths, a.prefix_ptr,
-                     renumber[a.prefix_ids], np.asarray(a.prefix_df[prefix_alive]))
+                     renumber[a.prefix_ids], np.asarray(a.prefix_df[prefix_alive]), a.sentence_counts)
     vocab = list(itertools.compress(index._vocab, term_alive.tolist()))
     prefixes = list(itertools.compress(index._prefixes, prefix_alive.tolist()))
-    return LexicalIndex(index.chunk_ids, index.langs, vocab, prefixes, arrays, index.version)
+    return LexicalIndex(index.chunk_ids, index.langs, index.doc_ids, vocab, prefixes, arrays, index.version)
 
 
 # --- strings as one array: fast to save and to load -----------------------------------

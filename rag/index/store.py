@@ -30,7 +30,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 from urllib.parse import urlparse
 
 import numpy as np
@@ -602,11 +602,38 @@ class Store:
         known) asks each collection only for its own ids first, the rest after, of every collection:
         fewer look-ups of ids a collection lacks (220 rows of a 100k index, 3 collections, page cache
         dropped: 142 -> 132 ms median; warm the same)."""
-        if not ids:
-            return {}
-        keys = {_language_key(lang) for lang in langs} if langs else set(self._chunks)
         out: dict[str, tuple[StoredChunk, np.ndarray | None]] = {}
         include = ["documents", "metadatas", "embeddings"] if vectors else ["documents", "metadatas"]
+
+        def read(collection: Any, wanted: list[str]) -> None:
+            got = collection.get(ids=wanted, include=include)
+            found = got["embeddings"] if vectors else [None] * len(got["ids"])
+            for cid, text, meta, vec in zip(got["ids"], got["documents"], got["metadatas"], found):
+                out[cid] = (_stored_from(cid, text, meta), None if vec is None else np.asarray(vec, dtype=np.float32))
+
+        self._read_by_language(ids, langs, lang_of, read, out)
+        return out
+
+    def vectors_of(self, ids: Sequence[str], lang_of: Mapping[str, str]) -> dict[str, np.ndarray]:
+        """chunk id -> its stored vector, nothing else of its row (the retriever scores a chunk only
+        BM25 found by it, and reads the rows of the few it keeps)."""
+        out: dict[str, np.ndarray] = {}
+
+        def read(collection: Any, wanted: list[str]) -> None:
+            got = collection.get(ids=wanted, include=["embeddings"])
+            for cid, vec in zip(got["ids"], got["embeddings"]):
+                out[cid] = np.asarray(vec, dtype=np.float32)
+
+        self._read_by_language(ids, (), lang_of, read, out)
+        return out
+
+    def _read_by_language(self, ids: Sequence[str], langs: Sequence[str], lang_of: Mapping[str, str] | None,
+                          read: Callable[[Any, list[str]], None], out: Mapping[str, Any]) -> None:
+        """Call ``read(collection, ids)`` for the ids ``out`` lacks: each collection's own ids first
+        (by ``lang_of``), then any id still missing, in every collection of ``langs`` (all: none given)."""
+        if not ids:
+            return
+        keys = {_language_key(lang) for lang in langs} if langs else set(self._chunks)
         passes = [True, False] if lang_of else [False]
         for own_only in passes:  # each collection's own ids, then any id still missing, anywhere
             for key in sorted(keys):
@@ -615,31 +642,21 @@ class Store:
                           (not own_only or _language_key((lang_of or {}).get(cid, "")) in (key, "und"))]
                 if collection is None or not wanted:
                     continue
-                self._read_chunks(collection, wanted, include, out)
+                read(collection, wanted)
             if len(out) == len(set(ids)):
                 break
-        return out
 
-    @staticmethod
-    def _read_chunks(collection: Any, wanted: list[str], include: list[str],
-                     out: dict[str, tuple[StoredChunk, np.ndarray | None]]) -> None:
-        got = collection.get(ids=wanted, include=include)
-        found = got["embeddings"] if "embeddings" in include else [None] * len(got["ids"])
-        for cid, text, meta, vec in zip(got["ids"], got["documents"], got["metadatas"], found):
-            out[cid] = (_stored_from(cid, text, meta), None if vec is None else np.asarray(vec, dtype=np.float32))
-
-    def sentence_vectors(self, chunks: Sequence[Chunk]) -> dict[str, np.ndarray]:
-        """Sentence embeddings per chunk id, rows in sentence order."""
-        if not chunks:
+    def sentence_vectors(self, counts: Mapping[str, int]) -> dict[str, np.ndarray]:
+        """Sentence embeddings per chunk id, rows in sentence order, for the chunks whose stored
+        record has as many rows as ``counts`` says the chunk has sentences."""
+        if not counts:
             return {}
-        got = self._sentences.get(ids=list(dict.fromkeys(c.chunk_id for c in chunks)), include=["metadatas"])
-        packed = {cid: str(meta["vectors"]) for cid, meta in zip(got["ids"], got["metadatas"])}
+        got = self._sentences.get(ids=list(counts), include=["metadatas"])
         out: dict[str, np.ndarray] = {}
-        for chunk in chunks:
-            if chunk.chunk_id in packed:
-                vectors = _unpack(packed[chunk.chunk_id])
-                if len(vectors) == len(chunk.sentences) and len(vectors):
-                    out[chunk.chunk_id] = vectors.astype(np.float32)
+        for cid, meta in zip(got["ids"], got["metadatas"]):
+            vectors = _unpack(str(meta["vectors"]))
+            if len(vectors) == counts[cid] and len(vectors):
+                out[cid] = vectors.astype(np.float32)
         return out
 
     def iter_chunks(self, page: int = 2000) -> Iterator[StoredChunk]:

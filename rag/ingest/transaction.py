@@ -220,7 +220,7 @@ class _Ingest:
                 changes.removed.extend(stale)
                 report.chunks_removed += len(stale)
         timings["store"] += time.perf_counter() - t
-        changes.added.extend((c.chunk_id, c.text, c.lang) for c in chunks)
+        changes.added.extend(Item.of(c) for c in chunks)
 
     def _embed_documents(self, pending: list[_Pending]) -> tuple[np.ndarray, list[np.ndarray]]:
         """Embed the queued documents' texts in one call: each distinct text of a document once,

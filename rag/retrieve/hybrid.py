@@ -35,7 +35,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import AbstractSet, Any, Sequence
 
 import numpy as np
 
@@ -77,6 +77,22 @@ POOLED_MIN_CANDIDATES = 80
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}  # threads -> the pool running the per-language searches
 _POOLS_LOCK = threading.Lock()
+
+
+@dataclass
+class _Candidate:
+    """A chunk met by either leg, as fusion and the re-score see it; only the k kept become hits."""
+
+    chunk_id: str
+    lang: str
+    doc_id: str
+    dense: float  # cosine similarity to the query
+    sentences: int  # its stored sentence spans (its sentence vectors must be as many)
+    stored: StoredChunk | None = None  # its row, where it was read to rank it
+    score: float = 0.0
+    lexical: float | None = None
+    sentence: float | None = None
+    sentence_vectors: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -123,57 +139,137 @@ class HybridRetriever:
         n = max(POOLED_MIN_CANDIDATES if pooled else MIN_CANDIDATES, CANDIDATES_PER_K * k)
         nearest = self._nearest(vector, n, filters)
         lexical_hits = self._view.lexical.search(query.search, query.lang, n) if use_lexical else []
-        rows = self._rows(nearest, lexical_hits)
-        candidates = self._dense_candidates(nearest, rows)
-        if use_lexical:
-            self._add_lexical_candidates(lexical_hits, rows, vector, filters, candidates)
-        # Only the leading candidates become hits: ~300 meet a question on a pooled index, n are re-scored.
-        leading = self._fused(query, candidates, use_lexical, n if use_sentences else k)
-        if not use_sentences:
-            return leading
-        self._rescore_by_best_sentence(vector, leading, POOLED_SENTENCE_WEIGHT if pooled else SENTENCE_WEIGHT)
-        return sorted(leading, key=lambda h: h.score, reverse=True)[:k]
+        # A settled view's BM25 side says which chunks are live and what fusion needs of them, so only
+        # the rows of the k kept are read (~300 candidates meet a question on a pooled index).
+        held: Sequence[AbstractSet[str]]
+        if self._view.lexical_is_live and not filters.source:
+            names = query.profile.names if use_lexical else frozenset()
+            candidates, held = self._candidates_from_index(nearest, lexical_hits, vector, filters, names)
+        else:
+            candidates, held = self._candidates_from_rows(nearest, lexical_hits, vector, filters)
+        leading = self._fused(query, candidates, held, use_lexical, n if use_sentences else k)
+        if use_sentences:
+            self._rescore_by_best_sentence(vector, leading, POOLED_SENTENCE_WEIGHT if pooled else SENTENCE_WEIGHT)
+            leading.sort(key=lambda c: c.score, reverse=True)  # stable, as sorting hits was
+        return self._hits(leading, k)
 
-    def _fused(self, query: Query, candidates: dict[str, tuple[StoredChunk, float]], use_lexical: bool,
-               limit: int) -> list[Hit]:
+    def _candidates_from_index(self, nearest: list[tuple[str, str, float]], lexical_hits: list[LexicalHit],
+                               vector: np.ndarray, filters: Filters,
+                               names: AbstractSet[str]) -> tuple[list[_Candidate], list[set[str]]]:
+        """Both legs' live candidates from the BM25 side alone (it holds exactly the live chunks): the
+        dense ones with the search's similarity, then those only BM25 found, scored by their stored
+        vector; and which of the question's names each holds."""
+        lexical = self._view.lexical
+        found: dict[str, _Candidate] = {}
+        positions: list[int] = []
+        for cid, lang, similarity in nearest:
+            position = lexical.position(cid)
+            if position is not None:  # not there: a chunk of no committed document version
+                found[cid] = _Candidate(cid, lang, lexical.doc_ids[position], similarity,
+                                        lexical.sentence_count(position))
+                positions.append(position)
+        alone = [(hit, position) for hit in lexical_hits if hit.chunk_id not in found
+                 and (position := lexical.position(hit.chunk_id)) is not None
+                 and (not filters.lang or lexical.langs[position] == filters.lang)]
+        vectors = self._vectors([hit for hit, _ in alone])
+        for hit, position in alone:
+            chunk_vector = vectors.get(hit.chunk_id)
+            if chunk_vector is not None:  # None: no such row in Chroma
+                found[hit.chunk_id] = _Candidate(hit.chunk_id, lexical.langs[position], lexical.doc_ids[position],
+                                                 float(chunk_vector @ vector), lexical.sentence_count(position))
+                positions.append(position)
+        return list(found.values()), lexical.prefixes_held(positions, names)
+
+    def _vectors(self, hits: list[LexicalHit]) -> dict[str, np.ndarray]:
+        """The stored vectors of chunks only BM25 found: the view's caches, the rest read once."""
+        cached, missing = self._view.vectors.get_many([hit.chunk_id for hit in hits])
+        rows, missing = self._view.stored.get_many(missing)
+        cached.update({cid: row[1] for cid, row in rows.items() if row[1] is not None})
+        missing += [cid for cid, row in rows.items() if row[1] is None]
+        if missing:
+            fetched = self._store.vectors_of(missing, {hit.chunk_id: hit.lang for hit in hits})
+            self._view.vectors.put_many(fetched)
+            cached.update(fetched)
+        return cached
+
+    def _candidates_from_rows(self, nearest: list[tuple[str, str, float]], lexical_hits: list[LexicalHit],
+                              vector: np.ndarray, filters: Filters) -> tuple[list[_Candidate], list[frozenset[str]]]:
+        """Both legs' live candidates from their rows (a view whose BM25 side may not be the live set:
+        read while an ingest is under way; or a source filter, which only a row can check)."""
+        rows = self._rows(nearest, lexical_hits)
+        found = self._dense_candidates(nearest, rows)
+        self._add_lexical_candidates(lexical_hits, rows, vector, filters, found)
+        candidates = [_Candidate(cid, stored.chunk.lang, stored.chunk.doc_id, similarity, len(stored.chunk.sentences),
+                                 stored) for cid, (stored, similarity) in found.items()]
+        return candidates, [stored.terms for stored, _ in found.values()]
+
+    def _fused(self, query: Query, candidates: list[_Candidate], held: Sequence[AbstractSet[str]],
+               use_lexical: bool, limit: int) -> list[_Candidate]:
         """The ``limit`` best candidates by fused score (dense similarity, its language's bias removed,
-        plus the name bonus), best first, ties in candidate order. Scored in plain lists, not on
-        ``Hit`` objects: building, shifting and sorting ~300 hits a question was ~2 ms at 10k."""
-        items = list(candidates.values())
-        dense = [similarity for _, similarity in items]
-        langs = [stored.chunk.lang for stored, _ in items]
-        shifts = language_shifts(range(len(items)), langs.__getitem__, dense.__getitem__)
+        plus the name bonus), best first, ties in candidate order. Scored in plain lists: building,
+        shifting and sorting ~300 hits a question was ~2 ms at 10k."""
+        dense = [c.dense for c in candidates]
+        langs = [c.lang for c in candidates]
+        shifts = language_shifts(range(len(candidates)), langs.__getitem__, dense.__getitem__)
         scores = [similarity + shifts.get(lang, 0.0) for similarity, lang in zip(dense, langs)]
-        coverage = self._name_coverage(query, [stored for stored, _ in items]) if use_lexical else None
+        coverage = self._name_coverage(query, [c.doc_id for c in candidates], held) if use_lexical else None
         if coverage is not None:
             scores = [score + NAME_WEIGHT * share for score, share in zip(scores, coverage)]
-        order = sorted(range(len(items)), key=scores.__getitem__, reverse=True)[:limit]  # stable, as sorting hits was
-        return [Hit(chunk=items[i][0].chunk, score=scores[i], dense=dense[i],
-                    lexical=None if coverage is None else coverage[i]) for i in order]
+        order = sorted(range(len(candidates)), key=scores.__getitem__, reverse=True)[:limit]  # stable
+        leading = [candidates[i] for i in order]
+        for i, c in zip(order, leading):
+            c.score, c.lexical = scores[i], None if coverage is None else coverage[i]
+        return leading
 
-    def _rescore_by_best_sentence(self, vector: np.ndarray, hits: list[Hit], weight: float) -> None:
-        """Mix each hit's score with its best sentence's similarity (language bias removed)."""
-        sentence_vectors = self._sentence_vectors(hits)
-        for hit in hits:
-            hit.sentence_vectors = sentence_vectors.get(hit.chunk.chunk_id)
-            hit.sentence = float((hit.sentence_vectors @ vector).max()) if hit.sentence_vectors is not None \
-                else float(hit.dense or 0.0)
-        shifts = language_shifts(hits, lambda h: h.chunk.lang, lambda h: h.sentence or 0.0)
-        for hit in hits:
-            sentence = (hit.sentence or 0.0) + shifts.get(hit.chunk.lang, 0.0)
-            chunk = hit.score - NAME_WEIGHT * (hit.lexical or 0.0)  # the debiased chunk similarity
-            hit.score += weight * (sentence - chunk)
+    def _rescore_by_best_sentence(self, vector: np.ndarray, candidates: list[_Candidate], weight: float) -> None:
+        """Mix each candidate's score with its best sentence's similarity (language bias removed)."""
+        sentence_vectors = self._sentence_vectors(candidates)
+        for c in candidates:
+            c.sentence_vectors = sentence_vectors.get(c.chunk_id)
+            c.sentence = float((c.sentence_vectors @ vector).max()) if c.sentence_vectors is not None else c.dense
+        shifts = language_shifts(candidates, lambda c: c.lang, lambda c: c.sentence or 0.0)
+        for c in candidates:
+            sentence = (c.sentence or 0.0) + shifts.get(c.lang, 0.0)
+            chunk = c.score - NAME_WEIGHT * (c.lexical or 0.0)  # the debiased chunk similarity
+            c.score += weight * (sentence - chunk)
 
-    def _sentence_vectors(self, hits: list[Hit]) -> dict[str, np.ndarray | None]:
-        """The hits' sentence vectors: from the view's cache, the rest read from the store once."""
-        cached, missing = self._view.sentences.get_many([h.chunk.chunk_id for h in hits])
+    def _sentence_vectors(self, candidates: list[_Candidate]) -> dict[str, np.ndarray | None]:
+        """The candidates' sentence vectors: from the view's cache, the rest read from the store once."""
+        cached, missing = self._view.sentences.get_many([c.chunk_id for c in candidates])
         if missing:
-            wanted = {cid: None for cid in missing}
-            fetched = self._store.sentence_vectors([h.chunk for h in hits if h.chunk.chunk_id in wanted])
-            fresh: dict[str, np.ndarray | None] = {cid: fetched.get(cid) for cid in wanted}
+            counts = {c.chunk_id: c.sentences for c in candidates}
+            fetched = self._store.sentence_vectors({cid: counts[cid] for cid in missing})
+            fresh: dict[str, np.ndarray | None] = {cid: fetched.get(cid) for cid in missing}
             self._view.sentences.put_many(fresh)
             cached.update(fresh)
         return cached
+
+    def _hits(self, ranked: list[_Candidate], k: int) -> list[Hit]:
+        """The first k candidates with a row, as hits: rows read only for these (the cache first)."""
+        hits: list[Hit] = []
+        at = 0
+        while len(hits) < k and at < len(ranked):
+            batch = ranked[at:at + k - len(hits)]
+            at += len(batch)
+            rows = self._rows_of([c for c in batch if c.stored is None])
+            for c in batch:
+                stored = c.stored or rows.get(c.chunk_id)
+                if stored is not None:  # None: the row is gone (the next candidate takes its place)
+                    hits.append(Hit(chunk=stored.chunk, score=c.score, dense=c.dense, lexical=c.lexical,
+                                    sentence=c.sentence, sentence_vectors=c.sentence_vectors))
+        return hits
+
+    def _rows_of(self, candidates: list[_Candidate]) -> dict[str, StoredChunk]:
+        """The stored chunks of these candidates: the view's cache, the rest read (without vectors)."""
+        cached, missing = self._view.stored.get_many([c.chunk_id for c in candidates])
+        rows = {cid: row[0] for cid, row in cached.items()}
+        if missing:
+            lang_of = {c.chunk_id: c.lang for c in candidates}
+            fetched = self._store.get_chunks(missing, sorted({lang_of[cid] for cid in missing}), vectors=False,
+                                             lang_of=lang_of)
+            self._view.stored.put_many(fetched)
+            rows.update({cid: row[0] for cid, row in fetched.items()})
+        return rows
 
     def _nearest(self, vector: np.ndarray, n: int, filters: Filters) -> list[tuple[str, str, float]]:
         """(chunk id, language, similarity) of the top-n per document language, each language
@@ -243,9 +339,10 @@ class HybridRetriever:
                 continue
             candidates[hit.chunk_id] = (stored, float(chunk_vector @ vector))
 
-    def _name_coverage(self, query: Query, chunks: list[StoredChunk]) -> list[float] | None:
-        """Each chunk's IDF-weighted share of the question's names; None: the question has no name the
-        corpus holds (no bonus, the ranking is dense alone)."""
+    def _name_coverage(self, query: Query, doc_ids: list[str], held: Sequence[AbstractSet[str]]) -> list[float] | None:
+        """Each candidate's IDF-weighted share of the question's names (``held``: the names, or all the
+        terms, each candidate holds); None: the question has no name the corpus holds (no bonus, the
+        ranking is dense alone)."""
         lexical = self._view.lexical
         weights = {name: lexical.idf(name) for name in query.profile.names}
         total = sum(weights.values())
@@ -253,11 +350,11 @@ class HybridRetriever:
             return None
         # A name held by another candidate chunk of the same document counts DOCUMENT_NAME_SHARE.
         in_document: dict[str, set[str]] = {}
-        for c in chunks:
-            if not c.terms.isdisjoint(weights):
-                in_document.setdefault(c.chunk.doc_id, set()).update(n for n in weights if n in c.terms)
+        for doc_id, terms in zip(doc_ids, held):
+            if not terms.isdisjoint(weights):
+                in_document.setdefault(doc_id, set()).update(n for n in weights if n in terms)
         nothing: set[str] = set()
         # Most candidates' documents hold none of the names: their share is 0.0 without a sum over them.
-        return [sum(w * (1.0 if name in c.terms else DOCUMENT_NAME_SHARE if name in nearby else 0.0)
+        return [sum(w * (1.0 if name in terms else DOCUMENT_NAME_SHARE if name in nearby else 0.0)
                     for name, w in weights.items()) / total
-                if (nearby := in_document.get(c.chunk.doc_id, nothing)) else 0.0 for c in chunks]
+                if (nearby := in_document.get(doc_id, nothing)) else 0.0 for doc_id, terms in zip(doc_ids, held)]
