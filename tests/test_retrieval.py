@@ -2,6 +2,7 @@
 
 import json
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -375,3 +376,29 @@ def test_chunk_rows_are_asked_of_their_own_language_collection_first(seeded):
     finally:
         for key, collection in store._chunks.items():
             collection.get = originals[key]
+
+
+def test_a_settled_view_ranks_from_the_bm25_side_and_reads_only_the_rows_it_keeps():
+    """When the BM25 side holds exactly the live chunks (with documents and sentence counts), a
+    chunk is live iff it is there: the ranking equals the row-based one, and only the kept rows are read."""
+    from rag.index.lexical import Item
+
+    store = _TwoChunkStore()
+    items = [Item.of(store.chunks[cid].chunk) for cid in ("broad", "pointed")]
+    live = CorpusView({"broad": "sha", "pointed": "sha"}, ("en",), LexicalIndex.build(items, 1), 1, chunks=2,
+                      lexical_is_live=True)
+    by_rows = CorpusView(live.live, live.languages, live.lexical, 1, chunks=2)
+    question = Query("q", "en", _unit(1.0, 1))
+    expected = [(h.chunk.chunk_id, h.score) for h in HybridRetriever(store, by_rows).retrieve(question, 2)]  # type: ignore[arg-type]
+    read: list[list[str]] = []
+    get_chunks = store.get_chunks
+    store.get_chunks = lambda ids, langs=(), vectors=True, lang_of=None: (  # type: ignore[method-assign]
+        read.append(list(ids)) or get_chunks(ids, langs, vectors))
+    hits = HybridRetriever(store, live).retrieve(question, 1)  # type: ignore[arg-type]
+    assert [(h.chunk.chunk_id, h.score) for h in hits] == expected[:1]
+    assert read == [["pointed"]]  # the one kept, not both candidates
+    # A chunk the BM25 side lacks is of no committed version: never a hit, though Chroma returns it.
+    store.chunks["orphan"] = replace(store.chunks["broad"], chunk=replace(store.chunks["broad"].chunk, chunk_id="orphan"))
+    store.similarity["orphan"], store.sentences["orphan"] = 0.99, [0.99, 0.99, 0.99]
+    fresh = CorpusView(live.live, live.languages, live.lexical, 1, chunks=2, lexical_is_live=True)
+    assert "orphan" not in [h.chunk.chunk_id for h in HybridRetriever(store, fresh).retrieve(question, 2)]  # type: ignore[arg-type]
