@@ -402,3 +402,23 @@ def test_a_settled_view_ranks_from_the_bm25_side_and_reads_only_the_rows_it_keep
     store.similarity["orphan"], store.sentences["orphan"] = 0.99, [0.99, 0.99, 0.99]
     fresh = CorpusView(live.live, live.languages, live.lexical, 1, chunks=2, lexical_is_live=True)
     assert "orphan" not in [h.chunk.chunk_id for h in HybridRetriever(store, fresh).retrieve(question, 2)]  # type: ignore[arg-type]
+
+
+def test_only_a_settled_view_whose_bm25_side_holds_every_committed_chunk_ranks_without_rows(seeded):
+    from rag.index.corpus import _view_of
+    from rag.index.lexical import Item
+
+    view = seeded._corpus.view()
+    assert view.lexical_is_live  # a settled index, built by an ingest
+    records = seeded._corpus.records.read(seeded._open_store(create=False), view.version)
+    assert _view_of(records, view.lexical, view.version, settled=True).lexical_is_live
+    assert not _view_of(records, view.lexical, view.version, settled=False).lexical_is_live  # during an ingest
+    assert not _view_of(records, view.lexical, view.version + 1, settled=True).lexical_is_live  # another version
+    short = view.lexical.updated([], view.lexical.chunk_ids[:1], view.version)  # one committed chunk missing
+    assert short is not None and not _view_of(records, short, view.version, settled=True).lexical_is_live
+    # Built from (id, text, lang) alone: documents and sentence counts unknown, so rows are read.
+    store = seeded._open_store(create=False)
+    plain = LexicalIndex.build([(s.chunk.chunk_id, s.chunk.text, s.chunk.lang) for s in store.iter_chunks()
+                                if Item.of(s.chunk).chunk_id in set(view.lexical.chunk_ids)], view.version)
+    assert len(plain.chunk_ids) == len(view.lexical.chunk_ids) and not plain.knows_chunks
+    assert not _view_of(records, plain, view.version, settled=True).lexical_is_live
