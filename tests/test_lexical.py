@@ -147,3 +147,24 @@ def test_a_damaged_index_loads_as_none(tmp_path, damage):
         meta = json.loads((directory / "manifest.json").read_text())
         (directory / "manifest.json").write_text(json.dumps({**meta, "format": FORMAT - 1}))
     assert LexicalIndex.load(directory) is None
+
+
+def test_the_chunk_facts_the_retriever_reads_instead_of_rows(tmp_path):
+    """Sentence counts and held name prefixes, read for many chunks at once from the saved (memory-mapped)
+    arrays, equal each chunk's own: what a row would say."""
+    from rag.text import passage_term_prefixes
+
+    items = [Item(cid, text, lang, f"doc{i % 5}", i % 4) for i, (cid, text, lang) in enumerate(_corpus(120))]
+    LexicalIndex.build(items, 3).save(tmp_path / "bm25")
+    index = LexicalIndex.load(tmp_path / "bm25")
+    assert index is not None and index.knows_chunks
+    rng = random.Random(3)
+    positions = [index.position(item.chunk_id) for item in rng.sample(items, 60)]
+    assert None not in positions
+    by_position = {index.position(item.chunk_id): item for item in items}
+    assert index.sentence_counts_of(positions) == [by_position[p].sentences for p in positions]  # type: ignore[index]
+    assert index.sentence_counts_of([]) == []
+    wanted = {"alib", "shan", "2021", "zzzz", "micr"}
+    held = index.prefixes_held(positions, wanted)  # type: ignore[arg-type]
+    assert [set(h) for h in held] == [wanted & passage_term_prefixes(by_position[p].text) for p in positions]  # type: ignore[index]
+    assert any(held) and not all(held)  # both kinds occur

@@ -311,3 +311,17 @@ def test_a_quote_of_consecutive_stored_sentences_is_not_embedded_again(seeded_ho
     assert np.allclose(_stored_vector(" ".join(texts[:3]), [hit]), run / np.linalg.norm(run), atol=1e-6)
     assert _stored_vector(f"{texts[0]} {texts[1][:-3]}", [hit]) is None  # not whole sentences
     assert _stored_vector(f"{texts[0]} {texts[2]}", [hit]) is None  # not consecutive
+
+
+def test_a_statement_profile_is_remembered_per_reply_language():
+    """The remembered profile of a statement too short to tell its language is the reply's: the same
+    text in a German reply and in a French one are profiled apart."""
+    from rag.answer.verify import _statement_profile
+    from rag.lang.question import QuestionProfile
+
+    assert _statement_profile("Joe Tsai.", "de")[0] == "de"
+    assert _statement_profile("Joe Tsai.", "fr")[0] == "fr"
+    long = "Alibaba a été fondée à Hangzhou en 1999 par Jack Ma et dix-sept autres personnes."
+    lang, profile = _statement_profile(long, "en")
+    assert lang == "fr" and profile == QuestionProfile.of(long, "fr")
+    assert _statement_profile(long, "en") is _statement_profile(long, "en")

@@ -155,30 +155,30 @@ class HybridRetriever:
 
     def _candidates_from_index(self, nearest: list[tuple[str, str, float]], lexical_hits: list[LexicalHit],
                                vector: np.ndarray, filters: Filters,
-                               names: AbstractSet[str]) -> tuple[list[_Candidate], list[set[str]]]:
+                               names: AbstractSet[str]) -> tuple[list[_Candidate], list[AbstractSet[str]]]:
         """Both legs' live candidates from the BM25 side alone (it holds exactly the live chunks): the
         dense ones with the search's similarity, then those only BM25 found, scored by their stored
         vector; and which of the question's names each holds."""
         lexical = self._view.lexical
-        found: dict[str, _Candidate] = {}
-        positions: list[int] = []
+        # (chunk id, language, similarity, position) of each live candidate, the dense ones first.
+        live: dict[str, tuple[str, str, float, int]] = {}
         for cid, lang, similarity in nearest:
             position = lexical.position(cid)
             if position is not None:  # not there: a chunk of no committed document version
-                found[cid] = _Candidate(cid, lang, lexical.doc_ids[position], similarity,
-                                        lexical.sentence_count(position))
-                positions.append(position)
-        alone = [(hit, position) for hit in lexical_hits if hit.chunk_id not in found
+                live[cid] = (cid, lang, similarity, position)
+        alone = [(hit, position) for hit in lexical_hits if hit.chunk_id not in live
                  and (position := lexical.position(hit.chunk_id)) is not None
                  and (not filters.lang or lexical.langs[position] == filters.lang)]
         vectors = self._vectors([hit for hit, _ in alone])
         for hit, position in alone:
             chunk_vector = vectors.get(hit.chunk_id)
             if chunk_vector is not None:  # None: no such row in Chroma
-                found[hit.chunk_id] = _Candidate(hit.chunk_id, lexical.langs[position], lexical.doc_ids[position],
-                                                 float(chunk_vector @ vector), lexical.sentence_count(position))
-                positions.append(position)
-        return list(found.values()), lexical.prefixes_held(positions, names)
+                live[hit.chunk_id] = (hit.chunk_id, lexical.langs[position], float(chunk_vector @ vector), position)
+        positions = [position for *_, position in live.values()]
+        counts = lexical.sentence_counts_of(positions)
+        candidates = [_Candidate(cid, lang, lexical.doc_ids[position], similarity, count)
+                      for (cid, lang, similarity, position), count in zip(live.values(), counts)]
+        return candidates, lexical.prefixes_held(positions, names)
 
     def _vectors(self, hits: list[LexicalHit]) -> dict[str, np.ndarray]:
         """The stored vectors of chunks only BM25 found: the view's caches, the rest read once."""
