@@ -11,7 +11,8 @@ question, the ask p50 and the ratio ask / embedding (issue 17's target: <= 1.6),
 (the non-model time, taken per question: on a loaded machine the p50s of the stages do not add up),
 the same p50s over the first pass alone (``*_first_pass``: chunks met only once are not in the
 view's caches yet) and over the later passes (``*_later_passes``: with ``--repeats 2`` the overall p50
-falls between a cold and a warm pass), the caches' sizes and the peak RSS. The retriever's spans:
+falls between a cold and a warm pass; ``p50_ms_by_pass`` has every stage both ways), the caches'
+sizes and the peak RSS. The retriever's spans:
 ``retrieve`` (its whole call), ``rows`` (candidate rows: the chunk cache, then ``get_chunks``),
 ``rescore`` (best-sentence re-score: the sentence cache, then ``sentence_vectors``), ``fusion``
 (retrieve less its searches, rows and re-score: merging the legs, liveness, language bias, name
@@ -174,7 +175,11 @@ def _summary(rows: list[dict[str, float]], first_pass: int) -> dict[str, Any]:
         p50["ask_minus_embed_later_passes"] = round(median(r["ask_minus_embed"] for r in rows[first_pass:]), 2)
         p50["embed_query_later_passes"] = round(median(r["embed_query"] for r in rows[first_pass:]), 2)
     rest = p50["ask"] - sum(p50[s] for s in STAGES) - p50["answer"]
-    return {"p50_ms": p50, "other_ms_approx": round(rest, 2),
+    # Every stage over the first pass and over the later ones (a first pass reads what the caches lack).
+    passes = {"first_pass": rows[:first_pass], "later_passes": rows[first_pass:]}
+    by_pass = {name: {key: round(median(r[key] for r in part), 2) for key in rows[0]}
+               for name, part in passes.items() if part}
+    return {"p50_ms": p50, "p50_ms_by_pass": by_pass, "other_ms_approx": round(rest, 2),
             "ratio_ask_to_embed": round(p50["ask"] / p50["embed_query"], 2)}
 
 
