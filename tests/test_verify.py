@@ -319,9 +319,9 @@ def test_a_statement_profile_is_remembered_per_reply_language():
     from rag.answer.verify import _statement_profile
     from rag.lang.question import QuestionProfile
 
-    assert _statement_profile("Joe Tsai.", "de")[0] == "de"
-    assert _statement_profile("Joe Tsai.", "fr")[0] == "fr"
-    long = "Alibaba a été fondée à Hangzhou en 1999 par Jack Ma et dix-sept autres personnes."
+    assert _statement_profile("Marie Curie.", "de")[0] == "de"
+    assert _statement_profile("Marie Curie.", "fr")[0] == "fr"
+    long = "La bibliothèque municipale a ouvert ses portes au public en 1907, après dix années de travaux."
     lang, profile = _statement_profile(long, "en")
     assert lang == "fr" and profile == QuestionProfile.of(long, "fr")
     assert _statement_profile(long, "en") is _statement_profile(long, "en")

@@ -160,12 +160,12 @@ class HybridRetriever:
         dense ones with the search's similarity, then those only BM25 found, scored by their stored
         vector; and which of the question's names each holds."""
         lexical = self._view.lexical
-        # (chunk id, language, similarity, position) of each live candidate, the dense ones first.
-        live: dict[str, tuple[str, str, float, int]] = {}
+        # chunk id -> (language, similarity, position) of each live candidate, the dense ones first.
+        live: dict[str, tuple[str, float, int]] = {}
         for cid, lang, similarity in nearest:
             position = lexical.position(cid)
             if position is not None:  # not there: a chunk of no committed document version
-                live[cid] = (cid, lang, similarity, position)
+                live[cid] = (lang, similarity, position)
         alone = [(hit, position) for hit in lexical_hits if hit.chunk_id not in live
                  and (position := lexical.position(hit.chunk_id)) is not None
                  and (not filters.lang or lexical.langs[position] == filters.lang)]
@@ -173,11 +173,11 @@ class HybridRetriever:
         for hit, position in alone:
             chunk_vector = vectors.get(hit.chunk_id)
             if chunk_vector is not None:  # None: no such row in Chroma
-                live[hit.chunk_id] = (hit.chunk_id, lexical.langs[position], float(chunk_vector @ vector), position)
+                live[hit.chunk_id] = (lexical.langs[position], float(chunk_vector @ vector), position)
         positions = [position for *_, position in live.values()]
         counts = lexical.sentence_counts_of(positions)
         candidates = [_Candidate(cid, lang, lexical.doc_ids[position], similarity, count)
-                      for (cid, lang, similarity, position), count in zip(live.values(), counts)]
+                      for (cid, (lang, similarity, position)), count in zip(live.items(), counts)]
         return candidates, lexical.prefixes_held(positions, names)
 
     def _vectors(self, hits: list[LexicalHit]) -> dict[str, np.ndarray]:
